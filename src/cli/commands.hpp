@@ -1,0 +1,15 @@
+// The CLI's subcommands. Each src/cli/<name>.cpp registers one and does only argument
+// parsing and printing; the work is in the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace moeplan::cli {
+
+void register_trace_info(CLI::App& trace);
+void register_trace_convert(CLI::App& trace);
+void register_trace_validate(CLI::App& trace);
+void register_trace_synth(CLI::App& trace);
+void register_analyze(CLI::App& app);
+
+}  // namespace moeplan::cli

@@ -1,0 +1,11 @@
+#include "moeplan/io/error.hpp"
+#include "moeplan/trace/import.hpp"
+
+namespace moeplan::trace {
+
+// PLACEHOLDER: being written (issue 2).
+ParsedFile parse_moe_beyond_csv(std::span<const char>, const std::string& path, const std::string&) {
+  throw Error(ErrorKind::internal, {path, "", ""}, "moe_beyond_csv importer not yet written");
+}
+
+}  // namespace moeplan::trace
