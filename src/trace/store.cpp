@@ -24,13 +24,13 @@ struct Header {
   char magic[8];
   std::uint32_t version;
   std::uint32_t flags;
-  std::uint64_t metadata_offset;
-  std::uint64_t metadata_size;
+  std::uint64_t metadata_size;    // metadata starts right after the header
   std::uint64_t metadata_xxh3;
-  std::uint32_t block_count;
-  std::uint32_t reserved;
-  std::uint64_t directory_offset;
-  std::uint64_t header_xxh3;  // of the 56 bytes before it
+  std::uint32_t block_count;      // directory starts right after the metadata
+  std::uint32_t reserved0;
+  std::uint64_t directory_xxh3;   // of all directory entries
+  std::uint64_t reserved1;
+  std::uint64_t header_xxh3;      // of the 56 bytes before it
 };
 static_assert(sizeof(Header) == kHeaderSize);
 
@@ -128,11 +128,10 @@ void save_moet(const TraceSet& set, const std::string& path, const SaveOptions& 
   std::memcpy(h.magic, kMoetMagic, sizeof h.magic);
   h.version = kMoetVersion;
   h.flags = options.compress ? kFlagCompressed : 0;
-  h.metadata_offset = kHeaderSize;
   h.metadata_size = meta.size();
   h.metadata_xxh3 = io::checksum(as_bytes_of(meta.data(), meta.size()));
   h.block_count = static_cast<std::uint32_t>(blocks.size());
-  h.directory_offset = kHeaderSize + meta.size();
+  h.directory_xxh3 = io::checksum(as_bytes_of(dir.data(), dir.size() * sizeof(DirEntry)));
   h.header_xxh3 = io::checksum(as_bytes_of(&h, offsetof(Header, header_xxh3)));
 
   io::write_atomic(path, [&](std::ostream& out) {
@@ -174,11 +173,15 @@ TraceSet load_moet(const std::string& path) {
   if (io::checksum(file.first(offsetof(Header, header_xxh3))) != h.header_xxh3)
     bad("header", "checksum", "header checksum mismatch (file corrupted)");
   auto in_file = [&](std::uint64_t off, std::uint64_t n) { return off <= file.size() && n <= file.size() - off; };
-  if (!in_file(h.metadata_offset, h.metadata_size)) bad("metadata", "", "extends past end of file");
-  auto meta_bytes = file.subspan(h.metadata_offset, h.metadata_size);
+  if (!in_file(kHeaderSize, h.metadata_size)) bad("metadata", "", "extends past end of file");
+  auto meta_bytes = file.subspan(kHeaderSize, h.metadata_size);
+  const std::uint64_t directory_offset = kHeaderSize + h.metadata_size;
   if (io::checksum(meta_bytes) != h.metadata_xxh3) bad("metadata", "checksum", "metadata checksum mismatch (file corrupted)");
-  if (h.block_count > 64 || !in_file(h.directory_offset, std::uint64_t{h.block_count} * kDirEntrySize))
+  if (h.block_count > 64 || !in_file(directory_offset, std::uint64_t{h.block_count} * kDirEntrySize))
     bad("directory", "", "block directory out of range");
+  if (io::checksum(file.subspan(directory_offset, std::uint64_t{h.block_count} * kDirEntrySize)) !=
+      h.directory_xxh3)
+    bad("directory", "checksum", "block directory checksum mismatch (file corrupted)");
 
   TraceSet set;
   try {
@@ -223,7 +226,7 @@ TraceSet load_moet(const std::string& path) {
   bool have_ids = false;
   for (std::uint32_t b = 0; b < h.block_count; ++b) {
     DirEntry e;
-    std::memcpy(&e, file.data() + h.directory_offset + b * kDirEntrySize, sizeof e);
+    std::memcpy(&e, file.data() + directory_offset + b * kDirEntrySize, sizeof e);
     e.name[sizeof e.name - 1] = '\0';
     std::string name = e.name;
     std::string rec = "block \"" + name + "\"";
