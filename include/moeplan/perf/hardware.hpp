@@ -1,0 +1,52 @@
+// moeplan::perf — one accelerator and its cluster links.
+// Owns: the Hardware description (SI units, named in every field), the AIConfigurator system
+// YAML reader and the built-in presets.
+#pragma once
+
+#include <map>
+#include <span>
+#include <string>
+
+#include "moeplan/perf/dtype.hpp"
+
+namespace moeplan::perf {
+
+struct Hardware {
+  std::string name;
+  // Dense tensor-core peaks; 0 where the format is not supported (falls back to the next
+  // wider supported format, as AIConfigurator does).
+  double bf16_flops_per_s = 0;
+  double fp8_flops_per_s = 0;
+  double int8_ops_per_s = 0;
+  double fp4_flops_per_s = 0;
+  double mem_bw_bytes_per_s = 0;
+  double mem_bw_empirical_fraction = 1;   // achievable share of mem_bw (AIConfigurator's 0.8)
+  double mem_op_latency_s = 0;            // fixed cost per memory-bound kernel
+  double mem_capacity_bytes = 0;
+  int gpus_per_node = 8;
+  double intra_node_bw_bytes_per_s = 0;   // per GPU, one direction
+  double inter_node_bw_bytes_per_s = 0;   // per GPU, one direction
+  double p2p_latency_s = 0;               // one point-to-point transfer (PP hand-off)
+  double collective_start_latency_s = 0;  // fixed start of each collective
+  double hop_latency_s = 0;               // added per ring step of a collective
+  double other_mem_bytes = 0;             // runtime reserve per GPU
+  std::map<int, double> nccl_mem_bytes;   // GPUs in the group -> NCCL buffers per GPU
+
+  // Peak for computing in `t` (bf16 for 16/32-bit formats; fp4 falls back to fp8, then bf16).
+  double flops_per_s(DType t) const;
+  double nccl_mem_for(int gpus) const;
+};
+
+// Reads AIConfigurator's system YAML (gpu / node / misc sections, plain SI numbers). `name`
+// becomes Hardware::name. Throws Error{bad_input} naming the key when one is missing or bad.
+Hardware parse_hardware_yaml(const std::string& text, const std::string& file, const std::string& name);
+Hardware load_hardware_file(const std::string& path);
+
+// Built-in presets: the 14 AIConfigurator systems (same names and numbers), plus mi300x,
+// mi325x, tpu_v5p, gaudi3 and genz_h100 (GenZ's H100_GPU preset with GenZ's unit rules).
+std::span<const Hardware> hardware_presets();
+
+// A preset name or a YAML path. Unknown names that are not files: Error{usage} listing presets.
+Hardware load_hardware(const std::string& what);
+
+}  // namespace moeplan::perf
