@@ -1,0 +1,109 @@
+// moeplan::perf — the analytic estimator: prefill, one decode step, an end-to-end request
+// batch and the memory per GPU, for a model x hardware x parallelism x precision.
+// Operator-level roofline summed over the layers (docs/perf-model.md has every formula).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "moeplan/perf/dtype.hpp"
+#include "moeplan/perf/hardware.hpp"
+#include "moeplan/perf/model_config.hpp"
+#include "moeplan/perf/roofline.hpp"
+
+namespace moeplan::perf {
+
+// GPUs = tp * dp * pp. Attention is tensor-parallel over tp with the batch split over dp
+// (attention data parallelism); the routed experts are spread over ep of the tp * dp GPUs of
+// a stage and each expert is split over moe_tp = tp * dp / ep.
+struct Parallel {
+  int tp = 1;
+  int pp = 1;
+  int ep = 1;
+  int dp = 1;
+  int gpus() const { return tp * pp * dp; }
+};
+
+struct Workload {
+  std::int64_t batch = 1;         // sequences processed together
+  std::int64_t input_len = 1024;  // prompt tokens per sequence
+  std::int64_t output_len = 256;  // generated tokens per sequence
+};
+
+// Activation and KV-cache formats; weights come from ModelSpec::weights.
+struct Precision {
+  DType activations = DType::bf16;
+  DType kv_cache = DType::bf16;
+};
+
+enum class Part : int {
+  attn_proj,     // QKV / MLA projections and the output projection
+  attn_core,     // QK^T, softmax, PV (or the latent attention of MLA)
+  dense_ffn,
+  moe_experts,   // grouped routed-expert GEMMs
+  moe_shared,
+  router,
+  embed_lmhead,
+  elementwise,   // norms and residual adds as memory traffic
+  comm,          // TP/EP collectives
+  pipeline,      // PP hand-offs between stages
+  overhead,      // per-step fixed cost
+  count
+};
+constexpr int kParts = static_cast<int>(Part::count);
+const char* part_name(Part p);
+
+struct StepCost {
+  double time_s = 0;
+  double flops = 0;  // per GPU
+  double bytes = 0;  // memory traffic per GPU
+  std::array<double, kParts> part_s{};
+  void add(Part p, const OpCost& c, double times = 1);
+  void add_time(Part p, double s);
+};
+
+struct MemoryUse {
+  double weights_bytes_per_gpu = 0;
+  double kv_cache_bytes_per_gpu = 0;
+  double activations_bytes_per_gpu = 0;
+  double reserved_bytes_per_gpu = 0;  // runtime + NCCL buffers
+  double total_bytes_per_gpu = 0;
+  double capacity_bytes_per_gpu = 0;
+  bool fits() const { return total_bytes_per_gpu <= capacity_bytes_per_gpu; }
+};
+
+struct Estimate {
+  StepCost prefill;  // the whole batch's prompts in one step
+  StepCost decode;   // one decode step of the whole batch
+  double decode_context = 0;  // context length the decode step was priced at
+  double ttft_s = 0;
+  double tpot_s = 0;
+  double e2e_s = 0;  // ttft + (output_len - 1) * tpot
+  double throughput_tokens_per_s = 0;  // output tokens / e2e
+  double throughput_tokens_per_s_per_gpu = 0;
+  int gpus = 1;
+  MemoryUse memory;
+};
+
+struct EstimateRequest {
+  const ModelSpec* model = nullptr;
+  const Hardware* hardware = nullptr;
+  Parallel parallel;
+  Workload workload;
+  Precision precision;
+  Efficiency efficiency;
+};
+
+// Throws Error{usage} for impossible parallelism (e.g. tp not dividing the heads) and
+// Error{infeasible} when the configuration does not fit in memory (every component listed).
+Estimate estimate(const EstimateRequest& r);
+
+// The pieces, for tests and the sweep: no memory check.
+void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w);
+StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t new_tokens, std::int64_t past);
+MemoryUse memory_use(const EstimateRequest& r);
+// Throws Error{infeasible} listing the components when `m` does not fit.
+void require_fits(const MemoryUse& m, const EstimateRequest& r);
+
+}  // namespace moeplan::perf

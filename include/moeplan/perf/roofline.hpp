@@ -1,0 +1,74 @@
+// moeplan::perf — the pricing primitives: one operator on one device (roofline), the
+// collectives, and the efficiency assumptions they take. Pure functions of their inputs.
+#pragma once
+
+#include <cstdint>
+
+#include "moeplan/perf/dtype.hpp"
+#include "moeplan/perf/hardware.hpp"
+
+namespace moeplan::perf {
+
+// How far real kernels fall short of the peaks, and which modelling conventions to follow.
+// `defaults()` is moeplan's (uncalibrated) view; `genz()` reproduces the GenZ LLM Analyzer's
+// assumptions so its published estimates can be cross-checked (docs/perf-model.md).
+struct Efficiency {
+  double gemm = 1;               // achieved / peak FLOP/s for GEMMs
+  double attention = 1;          // achieved / peak FLOP/s for attention cores
+  double mem_bw = 1;             // achieved / peak memory bandwidth (times the hardware's own factor)
+  bool use_hw_mem_factor = true; // apply Hardware::mem_bw_empirical_fraction and mem_op_latency_s
+  double comm_bw = 1;            // achieved / peak link bandwidth
+  double kernel_overhead_s = 0;  // added to every operator
+  double step_overhead_s = 0;    // added to every forward step (scheduler, launch)
+  double moe_imbalance = 1;      // busiest GPU's expert load / mean load
+  bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
+  bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)
+  bool embedding_as_gemm = false;    // GenZ: embedding = T x V x H GEMM in prefill, free in decode
+  bool decode_at_final_context = false;  // TPOT priced at input+output context (GenZ) vs the mean
+  bool elementwise_ops = true;   // norms / residual adds as memory traffic (GenZ: none)
+  bool runtime_reserve = true;   // reserve other_mem + NCCL buffers and activations in memory
+
+  static Efficiency defaults();
+  static Efficiency genz();
+};
+
+// Time of one operator: max(compute, memory) plus fixed costs.
+struct OpCost {
+  double flops = 0;
+  double bytes = 0;
+  double time_s = 0;
+};
+
+struct Device {
+  double flops_per_s = 0;      // for the compute dtype, before efficiency
+  double mem_bytes_per_s = 0;  // effective
+  double mem_latency_s = 0;    // per memory-bound operator
+  double overhead_s = 0;       // per operator
+};
+Device make_device(const Hardware& hw, const Efficiency& eff, DType compute);
+
+// A roofline operator: flops at `compute_eff` of peak, bytes at the effective bandwidth.
+OpCost op_cost(const Device& d, double flops, double bytes, double compute_eff);
+
+// A GEMM [m x k] x [k x n]: 2mkn FLOPs; reads weights (k*n at w_bytes) and input, writes output.
+OpCost gemm_cost(const Device& d, double m, double k, double n, double w_bytes, double a_bytes, double compute_eff);
+
+// Collectives over `n` devices of `bytes` (the full tensor), at link bandwidth `bw` (B/s):
+//   all-reduce (ring):  start + 2(n-1) hop + 2(n-1)/n * bytes / bw
+//   all-gather:         start +  (n-1) hop +  (n-1)/n * bytes / bw
+//   all-to-all:         start +  (n-1) hop +  (n-1)/n * bytes / bw
+// n <= 1 costs nothing.
+double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s);
+double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s);
+double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s);
+
+// Expected number of distinct experts hit when `tokens` tokens each pick `k` of `e` experts
+// uniformly: e * (1 - (1 - k/e)^tokens).
+double expected_distinct_experts(double e, double k, double tokens);
+
+// Keys attended, summed over `q` new queries after `past` cached tokens: causal
+// sum_{i=1..q} min(past + i, window), or q * min(past + q, window) without the mask.
+// window <= 0: unlimited.
+double attended_keys(double past, double q, double window, bool causal);
+
+}  // namespace moeplan::perf

@@ -1,0 +1,65 @@
+// estimate(): checks the layout, prices prefill and one decode step, derives TTFT / TPOT /
+// throughput, and checks the memory per GPU.
+#include "moeplan/perf/estimate.hpp"
+
+#include <fmt/format.h>
+
+#include "moeplan/io/error.hpp"
+
+namespace moeplan::perf {
+
+void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w) {
+  if (p.tp < 1 || p.pp < 1 || p.ep < 1 || p.dp < 1) throw_usage("tp, pp, ep and dp must be >= 1");
+  if (m.heads % p.tp != 0)
+    throw_usage(fmt::format("tp {} does not divide the {} attention heads of {}", p.tp, m.heads, m.name));
+  if (p.pp > m.num_layers())
+    throw_usage(fmt::format("pp {} exceeds the {} layers of {}", p.pp, m.num_layers(), m.name));
+  if ((p.tp * p.dp) % p.ep != 0)
+    throw_usage(fmt::format("ep {} must divide the tp x dp = {} GPUs of a pipeline stage", p.ep, p.tp * p.dp));
+  if (p.ep > 1 && !m.is_moe()) throw_usage(fmt::format("ep {} given, but {} has no experts", p.ep, m.name));
+  if (m.is_moe() && m.experts % p.ep != 0)
+    throw_usage(fmt::format("ep {} does not divide the {} experts of {}", p.ep, m.experts, m.name));
+  if (w.batch < 1 || w.input_len < 1 || w.output_len < 1)
+    throw_usage("batch, input length and output length must be >= 1");
+  if (w.batch % p.dp != 0) throw_usage(fmt::format("dp {} does not divide the batch {}", p.dp, w.batch));
+}
+
+void require_fits(const MemoryUse& mem, const EstimateRequest& r) {
+  if (mem.fits()) return;
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  const Parallel& p = r.parallel;
+  throw Error(ErrorKind::infeasible, {},
+              fmt::format("{} on {} (tp {} pp {} ep {} dp {}, batch {}, {}+{} tokens) does not fit: weights "
+                          "{:.2f} GiB + KV cache {:.2f} GiB + activations {:.2f} GiB + reserved {:.2f} GiB = "
+                          "{:.2f} GiB > {:.2f} GiB per GPU",
+                          r.model->name, r.hardware->name, p.tp, p.pp, p.ep, p.dp, r.workload.batch,
+                          r.workload.input_len, r.workload.output_len, mem.weights_bytes_per_gpu / GiB,
+                          mem.kv_cache_bytes_per_gpu / GiB, mem.activations_bytes_per_gpu / GiB,
+                          mem.reserved_bytes_per_gpu / GiB, mem.total_bytes_per_gpu / GiB,
+                          mem.capacity_bytes_per_gpu / GiB));
+}
+
+Estimate estimate(const EstimateRequest& r) {
+  check_parallel(*r.model, r.parallel, r.workload);
+  const Workload& w = r.workload;
+  Estimate e;
+  e.gpus = r.parallel.gpus();
+  e.memory = memory_use(r);
+  require_fits(e.memory, r);
+  e.prefill = step_cost(r, w.batch, w.input_len, 0);
+  // Decode: GenZ prices the step producing the last token (context input + output); by
+  // default the step at the mean context, so that TPOT x steps is the decode time.
+  std::int64_t ctx = r.efficiency.decode_at_final_context ? w.input_len + w.output_len
+                                                          : w.input_len + w.output_len / 2;
+  e.decode_context = static_cast<double>(ctx);
+  e.decode = step_cost(r, w.batch, 1, ctx - 1);
+  e.ttft_s = e.prefill.time_s;
+  e.tpot_s = e.decode.time_s;
+  e.e2e_s = e.ttft_s + static_cast<double>(w.output_len - 1) * e.tpot_s;
+  // Replicas: dp ranks already share one batch, so the layout serves `batch` sequences.
+  e.throughput_tokens_per_s = static_cast<double>(w.batch * w.output_len) / e.e2e_s;
+  e.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s / e.gpus;
+  return e;
+}
+
+}  // namespace moeplan::perf

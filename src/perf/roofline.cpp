@@ -1,0 +1,91 @@
+#include "moeplan/perf/roofline.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moeplan::perf {
+
+Efficiency Efficiency::defaults() {
+  // Uncalibrated first guesses (typical of published kernel studies); calibration on the
+  // dense silicon rows replaces them in a later milestone.
+  Efficiency e;
+  e.gemm = 0.7;
+  e.attention = 0.5;
+  e.mem_bw = 1.0;  // the hardware's own empirical factor (0.8 in AIConfigurator files) applies
+  e.comm_bw = 0.8;
+  e.kernel_overhead_s = 2e-6;
+  e.step_overhead_s = 0;
+  return e;
+}
+
+Efficiency Efficiency::genz() {
+  Efficiency e;
+  e.use_hw_mem_factor = false;
+  e.causal_prefill = false;
+  e.lm_head_all_tokens = true;
+  e.embedding_as_gemm = true;
+  e.decode_at_final_context = true;
+  e.elementwise_ops = false;
+  e.runtime_reserve = false;
+  return e;
+}
+
+Device make_device(const Hardware& hw, const Efficiency& eff, DType compute) {
+  Device d;
+  d.flops_per_s = hw.flops_per_s(compute);
+  d.mem_bytes_per_s = hw.mem_bw_bytes_per_s * eff.mem_bw * (eff.use_hw_mem_factor ? hw.mem_bw_empirical_fraction : 1.0);
+  d.mem_latency_s = eff.use_hw_mem_factor ? hw.mem_op_latency_s : 0.0;
+  d.overhead_s = eff.kernel_overhead_s;
+  return d;
+}
+
+OpCost op_cost(const Device& d, double flops, double bytes, double compute_eff) {
+  OpCost c;
+  c.flops = flops;
+  c.bytes = bytes;
+  double compute = flops / (d.flops_per_s * compute_eff);
+  double memory = bytes / d.mem_bytes_per_s;
+  // The memory-op latency applies only when the operator is memory-bound.
+  c.time_s = (memory >= compute ? memory + d.mem_latency_s : compute) + d.overhead_s;
+  return c;
+}
+
+OpCost gemm_cost(const Device& d, double m, double k, double n, double w_bytes, double a_bytes, double compute_eff) {
+  if (m <= 0 || k <= 0 || n <= 0) return {};
+  return op_cost(d, 2 * m * k * n, k * n * w_bytes + (m * k + m * n) * a_bytes, compute_eff);
+}
+
+double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s) {
+  if (n <= 1) return 0;
+  return start_s + 2.0 * (n - 1) * hop_s + 2.0 * (n - 1) / n * bytes / bw;
+}
+
+double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s) {
+  if (n <= 1) return 0;
+  return start_s + (n - 1.0) * hop_s + (n - 1.0) / n * bytes / bw;
+}
+
+double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s) {
+  return all_gather_s(bytes, n, bw, start_s, hop_s);
+}
+
+double expected_distinct_experts(double e, double k, double tokens) {
+  if (e <= 0 || tokens <= 0) return 0;
+  if (k >= e) return e;
+  return e * (1.0 - std::pow(1.0 - k / e, tokens));
+}
+
+double attended_keys(double past, double q, double window, bool causal) {
+  if (q <= 0) return 0;
+  if (!causal) {
+    double keys = past + q;
+    if (window > 0) keys = std::min(keys, window);
+    return q * keys;
+  }
+  double a = past + 1, b = past + q;  // keys seen by the first and the last query
+  if (window <= 0 || window >= b) return (a + b) * q / 2;
+  if (window <= a) return window * q;
+  return (a + window) * (window - a + 1) / 2 + (b - window) * window;
+}
+
+}  // namespace moeplan::perf

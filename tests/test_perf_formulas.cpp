@@ -1,0 +1,97 @@
+// Hand calculations of each pricing formula.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "moeplan/io/error.hpp"
+#include "moeplan/perf/estimate.hpp"
+#include "moeplan/perf/roofline.hpp"
+#include "moeplan/perf/zoo.hpp"
+
+using namespace moeplan::perf;
+
+TEST(PerfFormulas, Collectives) {
+  // Ring all-reduce of 8 MiB over 8 GPUs at 100 GB/s, 5 us start, 1 us per step:
+  // 5e-6 + 14e-6 + 2*7/8 * 8388608 / 1e11 = 19e-6 + 146.8e-6 = 165.8e-6 s.
+  EXPECT_NEAR(all_reduce_s(8388608, 8, 1e11, 5e-6, 1e-6), 19e-6 + 1.75 * 8388608 / 1e11, 1e-12);
+  // All-gather / all-to-all: half the steps and data: 5e-6 + 7e-6 + 7/8 * bytes / bw.
+  EXPECT_NEAR(all_gather_s(8388608, 8, 1e11, 5e-6, 1e-6), 12e-6 + 0.875 * 8388608 / 1e11, 1e-12);
+  EXPECT_NEAR(all_to_all_s(1e6, 2, 1e11, 0, 0), 0.5 * 1e6 / 1e11, 1e-15);
+  EXPECT_EQ(all_reduce_s(1e9, 1, 1e11, 5e-6, 1e-6), 0.0);
+}
+
+TEST(PerfFormulas, ExpectedDistinctExperts) {
+  // One token touches exactly k experts; E(1-(1-k/E)^T) for E=8, k=2, T=8:
+  // 8 * (1 - 0.75^8) = 8 * (1 - 0.100113) = 7.19910.
+  EXPECT_NEAR(expected_distinct_experts(8, 2, 1), 2.0, 1e-12);
+  EXPECT_NEAR(expected_distinct_experts(8, 2, 8), 7.19910, 1e-5);
+  EXPECT_NEAR(expected_distinct_experts(256, 8, 1e6), 256.0, 1e-9);
+}
+
+TEST(PerfFormulas, AttendedKeys) {
+  // Causal prefill of 4 tokens: 1+2+3+4 = 10 keys; without the mask 4*4 = 16.
+  EXPECT_DOUBLE_EQ(attended_keys(0, 4, 0, true), 10);
+  EXPECT_DOUBLE_EQ(attended_keys(0, 4, 0, false), 16);
+  // Decode after 99 cached tokens: 100 keys; with a 64-token window: 64.
+  EXPECT_DOUBLE_EQ(attended_keys(99, 1, 0, true), 100);
+  EXPECT_DOUBLE_EQ(attended_keys(99, 1, 64, true), 64);
+  // Window 3 over 5 new tokens: min(i,3) for i=1..5 = 1+2+3+3+3 = 12.
+  EXPECT_DOUBLE_EQ(attended_keys(0, 5, 3, true), 12);
+}
+
+TEST(PerfFormulas, GemmRoofline) {
+  Device d{1e15, 1e12, 0, 0};
+  // 4096x4096x4096 GEMM, bf16: 2*4096^3 = 1.374e11 FLOP -> 137.4 us compute; bytes
+  // 3 * 4096^2 * 2 = 100.7 MB -> 100.7 us: compute-bound.
+  OpCost big = gemm_cost(d, 4096, 4096, 4096, 2, 2, 1.0);
+  EXPECT_NEAR(big.time_s, 2.0 * 4096 * 4096 * 4096 / 1e15, 1e-12);
+  // One token: 2*4096^2 FLOP (33.6 ns) vs weights 33.5 MB (33.6 us): memory-bound.
+  OpCost one = gemm_cost(d, 1, 4096, 4096, 2, 2, 1.0);
+  EXPECT_NEAR(one.time_s, (4096.0 * 4096 * 2 + 2 * 4096 * 2) / 1e12, 1e-15);
+}
+
+// GenZ's example from its README: Llama-3.1-8B TP1 batch 1 input 1024 on H100_GPU.
+// Prefill = 32 layers x 1024 tokens x 2 x 218.1M MACs / 989e12 (14.45 ms) + attention
+// 32 x 2 x 2 x 32 x 1024^2 x 128 / 989e12 (0.556 ms, unmasked) + two vocab GEMMs
+// 2 x 2 x 1024 x 4096 x 128256 / 989e12 (2.176 ms) = 17.18 ms.
+// Decode step = weights 32 x 436.2 MB / (3400 x 2^30 B/s) (3.824 ms) + KV 32 x 1280 x 2 x
+// 1024 x 2 B (0.046 ms) + LM head 1.05 GB (0.288 ms) = 4.16 ms.
+TEST(PerfFormulas, GenzExampleByHand) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  Hardware hw = load_hardware("genz_h100");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.efficiency = Efficiency::genz();
+  Estimate e = estimate(r);
+  EXPECT_NEAR(e.prefill.time_s * 1e3, 17.18, 0.01);
+  EXPECT_NEAR(e.decode.time_s * 1e3, 4.16, 0.01);
+  EXPECT_NEAR(e.prefill.part_s[static_cast<int>(Part::attn_core)] * 1e3, 0.556, 0.001);
+}
+
+TEST(PerfFormulas, MemoryErrorListsComponents) {
+  ModelSpec m = load_model("deepseek-v3");
+  Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.tp = 1;
+  try {
+    estimate(r);
+    FAIL();
+  } catch (const moeplan::Error& err) {
+    EXPECT_EQ(err.kind(), moeplan::ErrorKind::infeasible);
+    std::string s = err.what();
+    for (const char* part : {"weights", "KV cache", "activations", "reserved", "per GPU"})
+      EXPECT_NE(s.find(part), std::string::npos) << s;
+  }
+  // DeepSeek-V3 in fp8 on 8 x H200 with EP 8 fits (671 GB / 8 = 84 GB of 141 GB).
+  Hardware h200 = load_hardware("h200_sxm");
+  r.hardware = &h200;
+  r.parallel = Parallel{8, 1, 8, 1};
+  Estimate e = estimate(r);
+  EXPECT_GT(e.tpot_s, 0);
+  EXPECT_NEAR(e.memory.weights_bytes_per_gpu / 1e9, 671.0 / 8 + 1.0, 3.0);
+  // MLA KV cache: 61 layers x 576 elements x 2 B per token (replicated over TP).
+  EXPECT_NEAR(e.memory.kv_cache_bytes_per_gpu, 61.0 * 576 * 2 * (1024 + 256), 1.0);
+}
