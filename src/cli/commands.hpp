@@ -11,5 +11,6 @@ void register_trace_convert(CLI::App& trace);
 void register_trace_validate(CLI::App& trace);
 void register_trace_synth(CLI::App& trace);
 void register_analyze(CLI::App& app);
+void register_estimate(CLI::App& app);
 
 }  // namespace moeplan::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   moeplan::cli::register_trace_validate(*trace);
   moeplan::cli::register_trace_synth(*trace);
   moeplan::cli::register_analyze(app);
+  moeplan::cli::register_estimate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,126 @@
+// moeplan estimate: latency, throughput and memory of one model x hardware x layout.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "moeplan/io/error.hpp"
+#include "moeplan/perf/estimate.hpp"
+#include "moeplan/perf/zoo.hpp"
+
+namespace moeplan::cli {
+
+namespace {
+
+perf::DType dtype_option(const std::string& s, const char* opt) {
+  auto t = perf::parse_dtype(s);
+  if (!t) throw_usage(fmt::format("{}: unknown format \"{}\" (bf16, fp16, fp8, int8, int4, fp4)", opt, s));
+  return *t;
+}
+
+nlohmann::json step_json(const perf::StepCost& s) {
+  nlohmann::json parts = nlohmann::json::object();
+  for (int p = 0; p < perf::kParts; ++p) parts[perf::part_name(static_cast<perf::Part>(p))] = s.part_s[p];
+  return {{"time_s", s.time_s}, {"flops_per_gpu", s.flops}, {"bytes_per_gpu", s.bytes}, {"parts_s", parts}};
+}
+
+}  // namespace
+
+void register_estimate(CLI::App& app) {
+  struct Opts {
+    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default";
+    perf::Parallel par;
+    perf::Workload wl;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("estimate", "Analytic latency, throughput and memory of one deployment");
+  cmd->add_option("--model", o->model, "Zoo name (deepseek-v3, llama-3.1-8b, ...), HF id or config.json path")->required();
+  cmd->add_option("--hardware", o->hardware, "Preset (h100_sxm, h200_sxm, b200_sxm, mi300x, genz_h100, ...) or system YAML path")->required();
+  cmd->add_option("--tp", o->par.tp, "Tensor parallelism (attention)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--pp", o->par.pp, "Pipeline stages")->check(CLI::Range(1, 4096));
+  cmd->add_option("--ep", o->par.ep, "Expert parallelism (divides tp x dp)")->check(CLI::Range(1, 65536));
+  cmd->add_option("--dp", o->par.dp, "Attention data parallelism")->check(CLI::Range(1, 4096));
+  cmd->add_option("--batch", o->wl.batch, "Sequences in the batch")->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--input-len", o->wl.input_len, "Prompt tokens per sequence")->check(CLI::Range(1, 1 << 26));
+  cmd->add_option("--output-len", o->wl.output_len, "Generated tokens per sequence")->check(CLI::Range(1, 1 << 26));
+  cmd->add_option("--dtype", o->dtype, "Weight format for every weight (default: from the config's quantization)");
+  cmd->add_option("--act-dtype", o->act_dtype, "Activation format (default bf16, or fp8 with --dtype fp8)");
+  cmd->add_option("--kv-dtype", o->kv_dtype, "KV-cache format (default: the activation format)");
+  cmd->add_option("--efficiency", o->efficiency, "default (moeplan) or genz (GenZ's assumptions)")
+      ->check(CLI::IsMember({"default", "genz"}));
+  cmd->add_flag("--json", o->json, "Print JSON (ttft_s, tpot_s, e2e_s, throughput_tokens_per_s, memory, breakdown)");
+  cmd->callback([o] {
+    perf::ModelSpec model = perf::load_model(o->model);
+    perf::Hardware hw = perf::load_hardware(o->hardware);
+    perf::Precision prec;
+    if (!o->dtype.empty()) {
+      perf::DType w = dtype_option(o->dtype, "--dtype");
+      model.weights = perf::WeightDTypes{w, w, w, w, w};
+      // 8-bit weights run W8A8; 4-bit weights keep 16-bit activations unless told otherwise.
+      if (w == perf::DType::fp8 || w == perf::DType::int8 || w == perf::DType::fp16) prec.activations = w;
+    }
+    if (!o->act_dtype.empty()) prec.activations = dtype_option(o->act_dtype, "--act-dtype");
+    prec.kv_cache = o->kv_dtype.empty() ? prec.activations : dtype_option(o->kv_dtype, "--kv-dtype");
+    perf::EstimateRequest r;
+    r.model = &model;
+    r.hardware = &hw;
+    r.parallel = o->par;
+    r.workload = o->wl;
+    r.precision = prec;
+    r.efficiency = o->efficiency == "genz" ? perf::Efficiency::genz() : perf::Efficiency::defaults();
+    perf::Estimate e = perf::estimate(r);
+    for (const auto& w : model.warnings) std::fprintf(stderr, "moeplan: warning: %s: %s\n", model.name.c_str(), w.c_str());
+    const perf::MemoryUse& m = e.memory;
+    if (o->json) {
+      nlohmann::json j = {
+          {"model", model.name},
+          {"hardware", hw.name},
+          {"parallel", {{"tp", r.parallel.tp}, {"pp", r.parallel.pp}, {"ep", r.parallel.ep}, {"dp", r.parallel.dp}, {"gpus", e.gpus}}},
+          {"workload", {{"batch", r.workload.batch}, {"input_len", r.workload.input_len}, {"output_len", r.workload.output_len}}},
+          {"efficiency", o->efficiency},
+          {"ttft_s", e.ttft_s},
+          {"tpot_s", e.tpot_s},
+          {"e2e_s", e.e2e_s},
+          {"throughput_tokens_per_s", e.throughput_tokens_per_s},
+          {"throughput_tokens_per_s_per_gpu", e.throughput_tokens_per_s_per_gpu},
+          {"decode_context_tokens", e.decode_context},
+          {"memory",
+           {{"weights_bytes_per_gpu", m.weights_bytes_per_gpu},
+            {"kv_cache_bytes_per_gpu", m.kv_cache_bytes_per_gpu},
+            {"activations_bytes_per_gpu", m.activations_bytes_per_gpu},
+            {"reserved_bytes_per_gpu", m.reserved_bytes_per_gpu},
+            {"total_bytes_per_gpu", m.total_bytes_per_gpu},
+            {"capacity_bytes_per_gpu", m.capacity_bytes_per_gpu}}},
+          {"breakdown", {{"prefill", step_json(e.prefill)}, {"decode_step", step_json(e.decode)}}},
+          {"warnings", model.warnings},
+      };
+      print_json(j);
+      return;
+    }
+    constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+    std::cout << fmt::format("{} on {} x {} (tp {} pp {} ep {} dp {}), batch {}, {} in / {} out, efficiency {}\n",
+                             model.name, e.gpus, hw.name, r.parallel.tp, r.parallel.pp, r.parallel.ep, r.parallel.dp,
+                             r.workload.batch, r.workload.input_len, r.workload.output_len, o->efficiency);
+    std::cout << fmt::format("  TTFT {:.3f} ms   TPOT {:.3f} ms (context {:.0f})   end-to-end {:.3f} s\n", e.ttft_s * 1e3,
+                             e.tpot_s * 1e3, e.decode_context, e.e2e_s);
+    std::cout << fmt::format("  throughput {:.1f} tokens/s ({:.1f} per GPU)\n", e.throughput_tokens_per_s,
+                             e.throughput_tokens_per_s_per_gpu);
+    std::cout << fmt::format("  memory per GPU: weights {:.2f} GiB, KV cache {:.2f} GiB, activations {:.2f} GiB, "
+                             "reserved {:.2f} GiB = {:.2f} of {:.2f} GiB\n",
+                             m.weights_bytes_per_gpu / GiB, m.kv_cache_bytes_per_gpu / GiB,
+                             m.activations_bytes_per_gpu / GiB, m.reserved_bytes_per_gpu / GiB,
+                             m.total_bytes_per_gpu / GiB, m.capacity_bytes_per_gpu / GiB);
+    std::cout << "  breakdown (ms)      prefill   decode step\n";
+    for (int p = 0; p < perf::kParts; ++p) {
+      if (e.prefill.part_s[p] == 0 && e.decode.part_s[p] == 0) continue;
+      std::cout << fmt::format("    {:<14} {:>10.3f} {:>12.4f}\n", perf::part_name(static_cast<perf::Part>(p)),
+                               e.prefill.part_s[p] * 1e3, e.decode.part_s[p] * 1e3);
+    }
+  });
+}
+
+}  // namespace moeplan::cli
