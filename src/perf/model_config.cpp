@@ -116,6 +116,16 @@ std::vector<std::string> strings(const json* v) {
   return out;
 }
 
+// Typed lookups that never throw: a missing or differently-typed key gives the default.
+std::string str_at(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+int int_at(const json& obj, const char* key, int dflt) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number_integer() ? static_cast<int>(it->get<std::int64_t>()) : dflt;
+}
+
 bool any_contains(const std::vector<std::string>& list, std::string_view needle) {
   return std::any_of(list.begin(), list.end(),
                      [&](const std::string& s) { return s.find(needle) != std::string::npos; });
@@ -128,7 +138,7 @@ void read_quantization(const Reader& r, DType base, ModelSpec& m) {
   const json* q = r.find("quantization_config");
   if (!q) return;
   if (!q->is_object()) r.fail("quantization_config", "expected an object");
-  std::string method = q->value("quant_method", std::string());
+  std::string method = str_at(*q, "quant_method");
   std::optional<DType> t;
   if (method == "fp8") {
     t = DType::fp8;
@@ -140,18 +150,18 @@ void read_quantization(const Reader& r, DType base, ModelSpec& m) {
       for (const auto& [name, group] : g->items()) {
         if (!group.is_object() || !group.contains("weights") || !group["weights"].is_object()) continue;
         const json& w = group["weights"];
-        int bits = w.value("num_bits", 0);
-        std::string type = w.value("type", std::string("int"));
+        int bits = int_at(w, "num_bits", 0);
+        std::string type = str_at(w, "type");
         if (bits == 4) t = type == "float" ? DType::fp4 : DType::int4;
         if (bits == 8) t = type == "float" ? DType::fp8 : DType::int8;
         break;
       }
     }
   } else if (method == "awq" || method == "gptq") {
-    int bits = q->value("bits", 4);
+    int bits = int_at(*q, "bits", 4);
     t = bits == 8 ? DType::int8 : DType::int4;
   } else if (method == "modelopt") {
-    std::string algo = q->value("quant_algo", std::string());
+    std::string algo = str_at(*q, "quant_algo");
     t = parse_dtype(algo);
   }
   if (!t) {
