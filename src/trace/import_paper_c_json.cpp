@@ -59,6 +59,7 @@ class PaperCReader {
 
     if (auto e = parser.iterate(padded.data(), bytes_.size(), padded.size()).get(doc_))
       fail_json(e, "", "", "");
+    doc_ready_ = true;
     od::array steps;
     if (auto e = doc_.get_array().get(steps))
       fail_json(e, "", "", "expected a JSON array of steps at the top level");
@@ -119,7 +120,8 @@ class PaperCReader {
 
   std::string at_byte() {
     const char* where = nullptr;
-    if (doc_.current_location().get(where) || where <= text_ || where > text_ + bytes_.size())
+    // (A document that failed to start has no position: asking it would read a null pointer.)
+    if (!doc_ready_ || doc_.current_location().get(where) || where <= text_ || where > text_ + bytes_.size())
       return "";
     return " (near byte " + std::to_string(where - text_) + ")";
   }
@@ -261,6 +263,7 @@ class PaperCReader {
   const std::string& path_;
   const char* text_ = nullptr;  // the padded copy simdjson reads
   od::document doc_;
+  bool doc_ready_ = false;      // doc_ was started by iterate()
   std::size_t prefill_ = 0;     // tokens of step 0
   std::size_t num_moe_ = 0;
   std::size_t k_ = 0;           // 0 until the first token entry
