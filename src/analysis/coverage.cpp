@@ -47,7 +47,7 @@ double top_per_row_coverage(const std::vector<std::uint64_t>& matrix, int rows, 
   return total == 0 ? 0.0 : static_cast<double>(covered) / static_cast<double>(total);
 }
 
-Coverage compute_coverage(const trace::TraceSet& set) {
+Transitions count_transitions(const trace::TraceSet& set) {
   const int L = set.model.moe_layers(), E = set.model.num_experts, K = set.model.top_k;
   const std::size_t per_token = set.ids_per_token();
   const std::size_t cells = static_cast<std::size_t>(E) * E;
@@ -88,12 +88,20 @@ Coverage compute_coverage(const trace::TraceSet& set) {
     }
   });
 
-  Coverage c;
+  Transitions out;
+  out.experts = E;
+  for (int j = 0; j < tasks; ++j)
+    (j < L - 1 ? out.layer_pairs : out.token_layers).push_back(std::move(mats[static_cast<std::size_t>(j)]));
+  return out;
+}
+
+Coverage compute_coverage(const trace::TraceSet& set) {
+  const Transitions m = count_transitions(set);
+  const int E = m.experts;
   const int top = E / 5;  // floor(0.2 E), exactly, for integer E
-  for (int j = 0; j < tasks; ++j) {
-    double v = top_per_row_coverage(mats[static_cast<std::size_t>(j)], E, E, top);
-    (j < L - 1 ? c.layer_pairs : c.token_layers).push_back(v);
-  }
+  Coverage c;
+  for (const auto& t : m.layer_pairs) c.layer_pairs.push_back(top_per_row_coverage(t, E, E, top));
+  for (const auto& t : m.token_layers) c.token_layers.push_back(top_per_row_coverage(t, E, E, top));
   c.layer_mean = detail::mean(c.layer_pairs);
   c.token_mean = detail::mean(c.token_layers);
   return c;

@@ -4,6 +4,7 @@
 // consecutive tokens of one request at one layer.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -18,7 +19,17 @@ struct Coverage {
   double token_mean = 0;
 };
 
-// Both coverages in one streaming pass (blocks of requests, parallel over layers).
+// The transition count matrices (E x E, row-major, [from][to]) behind the coverages.
+struct Transitions {
+  int experts = 0;
+  std::vector<std::vector<std::uint64_t>> layer_pairs;   // moe_layers - 1: tokens' (l, l+1)
+  std::vector<std::vector<std::uint64_t>> token_layers;  // moe_layers: (t, t+1) at layer l
+};
+
+// Counts both kinds in one streaming pass (blocks of requests, parallel over matrices).
+Transitions count_transitions(const trace::TraceSet& set);
+
+// Both coverages from count_transitions (blocks of requests, parallel over layers).
 Coverage compute_coverage(const trace::TraceSet& set);
 
 // The share of a transition matrix's mass (rows x cols, row-major) held by the `top`
