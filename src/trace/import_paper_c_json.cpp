@@ -17,6 +17,7 @@
 
 #include "moeplan/io/error.hpp"
 #include "moeplan/trace/import.hpp"
+#include "trace/import_paper_c_fast.hpp"
 #include "trace/import_text.hpp"
 
 namespace moeplan::trace {
@@ -56,6 +57,10 @@ class PaperCReader {
     if (!bytes_.empty()) std::memcpy(padded.data(), bytes_.data(), bytes_.size());
     std::memset(padded.data() + bytes_.size(), 0, simdjson::SIMDJSON_PADDING);
     text_ = padded.data();
+
+    // The common well-formed file takes the fast scanner; anything else the full walk below.
+    thread_local detail::PaperCScan scan;
+    if (detail::scan_paper_c(text_, bytes_.size(), scan)) return from_scan(scan, domain);
 
     if (auto e = parser.iterate(padded.data(), bytes_.size(), padded.size()).get(doc_))
       fail_json(e, "", "", "");
@@ -101,6 +106,24 @@ class PaperCReader {
   }
 
  private:
+  ParsedFile from_scan(detail::PaperCScan& scan, const std::string& domain) const {
+    ParsedFile pf;
+    pf.model.num_layers = static_cast<int>(scan.layer_keys.back()) + 1;
+    for (std::size_t i = 0; i < scan.layer_keys.size(); ++i)
+      if (scan.layer_is_moe[i]) pf.model.moe_layer_ids.push_back(static_cast<int>(scan.layer_keys[i]));
+    pf.model.top_k = static_cast<int>(scan.k);
+    pf.model.num_experts = 0;  // not in the file: the driver infers max id + 1
+    RequestRouting r;
+    r.id = detail::request_id_from_path(path_, ".json");
+    r.domain = domain;
+    r.source = path_;
+    r.prefill_tokens = static_cast<std::uint32_t>(scan.prefill);
+    r.decode_tokens = static_cast<std::uint32_t>(scan.decode);
+    r.ids = std::move(scan.ids);
+    pf.requests.push_back(std::move(r));
+    return pf;
+  }
+
   struct Layer {
     std::uint32_t key;
     bool moe;
