@@ -11,6 +11,7 @@
 #include "moeplan/io/file.hpp"
 #include "moeplan/trace/import.hpp"
 #include "support/support.hpp"
+#include "trace/import_paper_c_fast.hpp"
 
 namespace mt = moeplan::trace;
 namespace fs = std::filesystem;
@@ -180,4 +181,40 @@ TEST(ImportPaperC, RealMaverickSet) {
     EXPECT_EQ(req.decode_tokens, steps.size() - 1);
     EXPECT_EQ(mt::extract_request(set, r).ids, expected);
   }
+}
+
+// The fast scanner and the full simdjson importer agree on every real file and on layouts
+// where only one of them runs (the scanner gives up on keys out of order or pretty-printing
+// it does not expect; the result must not change).
+TEST(ImportPaperC, FastScannerAgreesWithFullImporter) {
+  auto same = [](const mt::ParsedFile& a, const mt::ParsedFile& b) {
+    return a.model == b.model && a.requests.size() == 1 && b.requests.size() == 1 &&
+           a.requests[0].ids == b.requests[0].ids &&
+           a.requests[0].prefill_tokens == b.requests[0].prefill_tokens &&
+           a.requests[0].decode_tokens == b.requests[0].decode_tokens;
+  };
+  const std::string in_order = R"([{"0":null,"1":[[3,1],[2,0]],"2":[[1,2],[0,3]]},{"0":null,"1":[[0,1]],"2":[[2,3]]}])";
+  const std::string shuffled = "[ {\"2\" : [[1, 2], [0, 3]], \"0\": null, \"1\": [[3, 1], [2, 0]]},\n {\"1\":[[0,1]],\"0\":null,\"2\":[[2,3]]} ]";
+  auto a = mt::parse_paper_c_json(in_order, "x/1.json", "d");
+  auto b = mt::parse_paper_c_json(shuffled, "x/1.json", "d");
+  auto c = mt::detail::parse_paper_c_json_full(in_order, "x/1.json", "d");
+  EXPECT_TRUE(same(a, b));
+  EXPECT_TRUE(same(a, c));
+  EXPECT_EQ(a.requests[0].ids, (std::vector<std::uint16_t>{3, 1, 1, 2, 2, 0, 0, 3, 0, 1, 2, 3}));
+
+  MOEPLAN_REQUIRE_SHARED("data/llama4-maverick-mmlu");
+  std::size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(moeplan::testing::shared_dir() / "data/llama4-maverick-mmlu")) {
+    if (e.path().extension() != ".json") continue;
+    auto bytes = moeplan::io::read_file(e.path().string());
+    mt::detail::PaperCScan scan;
+    std::vector<char> padded(bytes.begin(), bytes.end());
+    padded.resize(bytes.size() + 64, '\0');
+    EXPECT_TRUE(mt::detail::scan_paper_c(padded.data(), bytes.size(), scan)) << e.path() << " took the slow path";
+    EXPECT_TRUE(same(mt::parse_paper_c_json(bytes, e.path().string(), "d"),
+                     mt::detail::parse_paper_c_json_full(bytes, e.path().string(), "d")))
+        << e.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 235u);
 }

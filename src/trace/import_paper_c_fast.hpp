@@ -29,3 +29,17 @@ struct PaperCScan {
 bool scan_paper_c(const char* text, std::size_t size, PaperCScan& out);
 
 }  // namespace moeplan::trace::detail
+
+#include <span>
+#include <string>
+
+#include "moeplan/trace/import.hpp"
+
+namespace moeplan::trace::detail {
+
+// The full simdjson importer alone, without the fast scanner (tests and fuzzing compare the
+// two: on every input the scanner accepts, both must give the same ParsedFile).
+ParsedFile parse_paper_c_json_full(std::span<const char> bytes, const std::string& path,
+                                   const std::string& domain);
+
+}  // namespace moeplan::trace::detail

@@ -46,7 +46,7 @@ class PaperCReader {
   PaperCReader(std::span<const char> bytes, const std::string& path)
       : bytes_(bytes), path_(path) {}
 
-  ParsedFile read(const std::string& domain) {
+  ParsedFile read(const std::string& domain, bool allow_fast) {
     // On-Demand needs SIMDJSON_PADDING readable bytes past the end, so the file is copied into
     // a padded buffer. Parser and buffer are per thread (the driver parses files in parallel)
     // and keep their memory from file to file.
@@ -60,7 +60,7 @@ class PaperCReader {
 
     // The common well-formed file takes the fast scanner; anything else the full walk below.
     thread_local detail::PaperCScan scan;
-    if (detail::scan_paper_c(text_, bytes_.size(), scan)) return from_scan(scan, domain);
+    if (allow_fast && detail::scan_paper_c(text_, bytes_.size(), scan)) return from_scan(scan, domain);
 
     if (auto e = parser.iterate(padded.data(), bytes_.size(), padded.size()).get(doc_))
       fail_json(e, "", "", "");
@@ -301,7 +301,15 @@ class PaperCReader {
 
 ParsedFile parse_paper_c_json(std::span<const char> bytes, const std::string& path,
                               const std::string& domain) {
-  return PaperCReader(bytes, path).read(domain);
+  return PaperCReader(bytes, path).read(domain, true);
 }
 
+namespace detail {
+
+ParsedFile parse_paper_c_json_full(std::span<const char> bytes, const std::string& path,
+                                   const std::string& domain) {
+  return PaperCReader(bytes, path).read(domain, false);
+}
+
+}  // namespace detail
 }  // namespace moeplan::trace
