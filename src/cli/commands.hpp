@@ -12,5 +12,6 @@ void register_trace_validate(CLI::App& trace);
 void register_trace_synth(CLI::App& trace);
 void register_analyze(CLI::App& app);
 void register_estimate(CLI::App& app);
+void register_validate(CLI::App& app);
 
 }  // namespace moeplan::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   moeplan::cli::register_trace_synth(*trace);
   moeplan::cli::register_analyze(app);
   moeplan::cli::register_estimate(app);
+  moeplan::cli::register_validate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -172,6 +172,11 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
 }  // namespace
 
 StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t new_tokens, std::int64_t past) {
+  const StepSegment seg{static_cast<double>(batch), static_cast<double>(new_tokens), static_cast<double>(past)};
+  return step_cost(r, std::span<const StepSegment>(&seg, 1));
+}
+
+StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segments) {
   const ModelSpec& m = *r.model;
   const Hardware& hw = *r.hardware;
   const Efficiency& eff = r.efficiency;
@@ -186,10 +191,16 @@ StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t ne
   c.tp_bw = group_bw(hw, c.s.tp, eff.comm_bw);
   c.stage_bw = group_bw(hw, c.s.tp * c.s.dp, eff.comm_bw);
 
-  const double b = static_cast<double>(batch) / c.s.dp;  // sequences on one attention rank
-  const double q = static_cast<double>(new_tokens);
-  const double T = b * q;
-  const double T_all = static_cast<double>(batch) * q;
+  // Token counts over all segments: T on one attention rank, T_all over the stage; the LM
+  // head runs on each sequence's last new token (every token in decode and in GenZ mode).
+  double T = 0, T_all = 0, lm_tokens = 0, prefill_T = 0;
+  for (const StepSegment& g : segments) {
+    const double b = g.seqs / c.s.dp;
+    T += b * g.new_tokens;
+    T_all += g.seqs * g.new_tokens;
+    lm_tokens += (eff.lm_head_all_tokens || g.new_tokens == 1) ? b * g.new_tokens : b;
+    if (g.new_tokens > 1) prefill_T += b * g.new_tokens;
+  }
   const double H = static_cast<double>(m.hidden);
   const double V = static_cast<double>(m.vocab);
 
@@ -202,7 +213,9 @@ StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t ne
       int n = count[kind][moe];
       if (n == 0) continue;
       StepCost layer;
-      price_attention(c, static_cast<AttnKind>(kind), b, q, static_cast<double>(past), layer);
+      for (const StepSegment& g : segments)
+        if (g.seqs > 0 && g.new_tokens > 0)
+          price_attention(c, static_cast<AttnKind>(kind), g.seqs / c.s.dp, g.new_tokens, g.past, layer);
       price_ffn(c, moe == 1, T, T_all, layer);
       layer.add_time(Part::comm, layer_comm_s(c, moe == 1, T));
       if (eff.elementwise_ops) {
@@ -221,12 +234,11 @@ StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t ne
   if (!eff.embedding_as_gemm) {
     out.add(Part::embed_lmhead, op_cost(c.embed_dev, 0, T * H * (ewb + c.ab), 1.0));
     out.add_time(Part::comm, all_reduce(c, T * H * c.ab, c.s.tp, c.tp_bw));
-  } else if (q > 1) {
-    out.add(Part::embed_lmhead, gemm_cost(c.embed_dev, T, V / c.s.tp, H, ewb, c.ab, eff.gemm));
-    out.add_time(Part::comm, all_reduce(c, T * H * c.ab, c.s.tp, c.tp_bw));
+  } else if (prefill_T > 0) {
+    out.add(Part::embed_lmhead, gemm_cost(c.embed_dev, prefill_T, V / c.s.tp, H, ewb, c.ab, eff.gemm));
+    out.add_time(Part::comm, all_reduce(c, prefill_T * H * c.ab, c.s.tp, c.tp_bw));
   }
   // LM head on each sequence's last token (GenZ: on every token), logits gathered over TP.
-  const double lm_tokens = (eff.lm_head_all_tokens || q == 1) ? T : b;
   out.add(Part::embed_lmhead, gemm_cost(c.embed_dev, lm_tokens, H, V / c.s.tp, ewb, c.ab, eff.gemm));
   out.add_time(Part::comm, all_gather_s(lm_tokens * V * c.ab, c.s.tp, c.tp_bw, hw.collective_start_latency_s, hw.hop_latency_s));
   // Pipeline: each stage hands the hidden states to the next.

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "moeplan/perf/dtype.hpp"
@@ -102,6 +103,18 @@ Estimate estimate(const EstimateRequest& r);
 // The pieces, for tests and the sweep: no memory check.
 void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w);
 StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t new_tokens, std::int64_t past);
+
+// One group of sequences in a forward step: `seqs` sequences (over all dp ranks; may be
+// fractional as a steady-state average) each adding `new_tokens` after `past` cached ones.
+struct StepSegment {
+  double seqs = 1;
+  double new_tokens = 1;
+  double past = 0;
+};
+// A mixed step (e.g. decode sequences plus prefill chunks, as continuous batching runs them):
+// projections, FFN, experts and collectives see all tokens at once; attention is priced per
+// segment. With one segment it equals step_cost(r, batch, new_tokens, past).
+StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segments);
 MemoryUse memory_use(const EstimateRequest& r);
 // Throws Error{infeasible} listing the components when `m` does not fit.
 void require_fits(const MemoryUse& m, const EstimateRequest& r);

@@ -1,0 +1,40 @@
+// moeplan::perf — calibrated efficiency parameters per serving engine (backend) and
+// precision, fitted on the dense-model rows of the AIConfigurator silicon data only
+// (docs/validation.md). They carry no hardware figures: peaks, bandwidths and latencies come
+// from the system YAML, so the same entry applies to GPUs that were never fitted.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "moeplan/perf/roofline.hpp"
+#include "moeplan/perf/serving.hpp"
+
+namespace moeplan::perf {
+
+struct Calibration {
+  std::string backend;    // trtllm | vllm | sglang
+  std::string precision;  // bf16 | fp8 (4-bit weights use the bf16 entry: they compute in bf16 on Hopper)
+  Efficiency efficiency;
+  ServingParams serving;
+  int fitted_rows = 0;    // dense silicon rows the entry was fitted on
+};
+
+struct CalibrationSet {
+  std::string source;  // file it was read from
+  std::vector<Calibration> entries;
+  // Exact (backend, precision); else the backend's other precision; nullptr when the backend
+  // has no entry.
+  const Calibration* find(const std::string& backend, const std::string& precision) const;
+};
+
+// YAML: `calibrations:` list of {backend, precision, fitted_rows, efficiency: {gemm, attention,
+// mem_bw, comm_bw, kernel_overhead_s, step_overhead_s}, serving: {max_num_tokens,
+// kv_memory_fraction, ttft_factor, ttft_factor_log2c}}. Error{bad_input} naming the field.
+CalibrationSet parse_calibration_yaml(const std::string& text, const std::string& file);
+CalibrationSet load_calibration(const std::string& path);
+// data/calibration/silicon-dense.yaml beside the bundled models (see zoo_dir()).
+std::string default_calibration_path();
+std::string calibration_yaml(const CalibrationSet& set, const std::string& header_comment);
+
+}  // namespace moeplan::perf

@@ -1,0 +1,118 @@
+// Steady-state serving at a concurrency, built from step_cost(): see serving.hpp.
+#include "moeplan/perf/serving.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "moeplan/io/error.hpp"
+
+namespace moeplan::perf {
+
+namespace {
+
+double ttft_factor(const ServingParams& p, double concurrency) {
+  return std::max(1.0, p.ttft_factor + p.ttft_factor_log2c * std::log2(std::max(1.0, concurrency)));
+}
+
+}  // namespace
+
+double kv_capacity_requests(const EstimateRequest& r, std::int64_t context_tokens, double kv_memory_fraction) {
+  // One request per attention-DP rank gives the per-request KV bytes on one GPU.
+  EstimateRequest one = r;
+  one.workload.batch = r.parallel.dp;
+  one.workload.input_len = std::max<std::int64_t>(1, context_tokens - 1);
+  one.workload.output_len = 1;
+  MemoryUse m = memory_use(one);
+  double free = m.capacity_bytes_per_gpu - m.weights_bytes_per_gpu - m.reserved_bytes_per_gpu - m.activations_bytes_per_gpu;
+  if (m.kv_cache_bytes_per_gpu <= 0) return 1e18;  // no KV cache (linear attention only)
+  return std::max(0.0, std::floor(free * kv_memory_fraction / m.kv_cache_bytes_per_gpu)) * r.parallel.dp;
+}
+
+ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload& w, const ServingParams& p) {
+  Workload wl{std::max<std::int64_t>(w.concurrency, r.parallel.dp), w.input_len, w.output_len};
+  wl.batch -= wl.batch % r.parallel.dp;  // check_parallel wants dp | batch
+  check_parallel(*r.model, r.parallel, wl);
+  ServingEstimate e;
+  e.gpus = r.parallel.gpus();
+  const double C = static_cast<double>(w.concurrency);
+  const double isl = static_cast<double>(w.input_len), osl = static_cast<double>(w.output_len);
+  e.kv_capacity = kv_capacity_requests(r, w.input_len + w.output_len, p.kv_memory_fraction);
+  if (e.kv_capacity < 1)
+    throw Error(ErrorKind::infeasible, {},
+                fmt::format("{} on {}: not even one request of {}+{} tokens fits in the KV cache", r.model->name,
+                            r.hardware->name, w.input_len, w.output_len));
+  e.running = std::min(C, e.kv_capacity);
+  const double b = e.running;
+  // Decode sequences sit on average at the middle of their output.
+  const double past = isl + std::floor(osl / 2) - 1;
+  const StepSegment dec{b, 1, past};
+  e.decode_step_s = step_cost(r, std::span<const StepSegment>(&dec, 1)).time_s;
+  // Steady state: every step starts b / osl new requests on average, so each step also
+  // prefills b x isl / osl prompt tokens (chunked prefill mixes them into the decode batch).
+  const std::array<StepSegment, 2> mixed{dec, StepSegment{b / osl, isl, 0}};
+  e.mixed_step_s = w.output_len > 1 ? step_cost(r, mixed).time_s : e.decode_step_s;
+  // One request's prefill: its chunks ride in steps with the running decode batch (one
+  // prompt per attention-DP rank, the way the scheduler spreads them).
+  const double dp = r.parallel.dp;
+  const double budget = std::max(1.0, p.max_num_tokens - b / dp);
+  const double chunks = std::ceil(isl / budget);
+  const std::array<StepSegment, 2> own{StepSegment{std::max(0.0, b - dp), 1, past}, StepSegment{dp, isl, 0}};
+  e.prefill_service_s = step_cost(r, own).time_s + (chunks - 1) * e.decode_step_s;
+  e.tpot_s = e.mixed_step_s;
+  const double own_ttft = e.prefill_service_s * ttft_factor(p, C);
+  // Closed loop with only `running` slots: the other clients wait a whole request time per
+  // round in proportion (Little's law: C / (wait + L) = b / L).
+  const double lifetime = own_ttft + (osl - 1) * e.tpot_s;
+  e.queue_s = C > b ? lifetime * (C / b - 1) : 0.0;
+  e.ttft_s = own_ttft + e.queue_s;
+  e.e2e_s = e.ttft_s + (osl - 1) * e.tpot_s;
+  e.throughput_tokens_per_s = C * osl / e.e2e_s;
+  e.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s / e.gpus;
+  return e;
+}
+
+ServingEstimate serve_disaggregated(const DisaggLayout& d, const ServingWorkload& w, const ServingParams& p) {
+  ServingEstimate e;
+  e.gpus = d.prefill.parallel.gpus() * d.prefill_workers + d.decode.parallel.gpus() * d.decode_workers;
+  const double C = static_cast<double>(w.concurrency);
+  const double isl = static_cast<double>(w.input_len), osl = static_cast<double>(w.output_len);
+  // Decode pool: the clients spread over the decode workers, each a decode-only batch.
+  const double per_worker = std::max(1.0, C / d.decode_workers);
+  e.kv_capacity = kv_capacity_requests(d.decode, w.input_len + w.output_len, p.kv_memory_fraction) * d.decode_workers;
+  if (e.kv_capacity < 1)
+    throw Error(ErrorKind::infeasible, {},
+                fmt::format("{} on {}: not even one request of {}+{} tokens fits in the decode worker's KV cache",
+                            d.decode.model->name, d.decode.hardware->name, w.input_len, w.output_len));
+  e.running = std::min(C, e.kv_capacity);
+  const double b = std::min(per_worker, e.running / d.decode_workers);
+  const StepSegment dec{std::max(b, static_cast<double>(d.decode.parallel.dp)), 1, isl + std::floor(osl / 2) - 1};
+  e.decode_step_s = step_cost(d.decode, std::span<const StepSegment>(&dec, 1)).time_s;
+  e.mixed_step_s = e.decode_step_s;
+  e.tpot_s = e.decode_step_s;
+  // Prefill pool: batches of prefill_batch prompts (at least one per attention-DP rank).
+  const double pb = std::max<double>(static_cast<double>(d.prefill_batch), d.prefill.parallel.dp);
+  const StepSegment pre{pb, isl, 0};
+  e.prefill_service_s = step_cost(d.prefill, std::span<const StepSegment>(&pre, 1)).time_s;
+  // KV cache of one prompt over the inter-node links (the pools are separate GPUs).
+  EstimateRequest one = d.prefill;
+  one.workload = Workload{d.prefill.parallel.dp, w.input_len, 1};
+  const double kv_bytes = memory_use(one).kv_cache_bytes_per_gpu;
+  e.kv_transfer_s = kv_bytes / std::max(1.0, d.prefill.hardware->inter_node_bw_bytes_per_s) + d.prefill.hardware->p2p_latency_s;
+  // Prefill utilisation: C / lifetime requests per second need prefill_workers to keep up;
+  // when they cannot, requests queue (an M/D/1 wait at utilisation rho).
+  const double own = e.prefill_service_s * ttft_factor(p, C) + e.kv_transfer_s;
+  double lifetime = own + (osl - 1) * e.tpot_s;
+  const double rho = std::min(0.95, C / lifetime * e.prefill_service_s / pb / d.prefill_workers);
+  const double wait = rho / (2 * (1 - rho)) * e.prefill_service_s;
+  e.queue_s = wait + (C > e.running ? (lifetime + wait) * (C / e.running - 1) : 0.0);
+  e.ttft_s = own + e.queue_s;
+  e.e2e_s = e.ttft_s + (osl - 1) * e.tpot_s;
+  e.throughput_tokens_per_s = C * osl / e.e2e_s;
+  e.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s / e.gpus;
+  return e;
+}
+
+}  // namespace moeplan::perf

@@ -1,0 +1,295 @@
+// The AIConfigurator silicon rows: each row becomes a serving estimate at its concurrency
+// (aggregated or disaggregated), and the dense rows fit the calibration.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "moeplan/io/error.hpp"
+#include "moeplan/perf/validate.hpp"
+#include "moeplan/perf/zoo.hpp"
+
+namespace moeplan::perf {
+
+namespace {
+
+// HuggingFace ids in the silicon file -> bundled zoo configs. GLM-5 is served in fp8 from
+// the same architecture as the bundled NVFP4 config (formats come from the row).
+const char* zoo_name_for(const std::string& model_path) {
+  static const std::map<std::string, const char*> kMap = {
+      {"deepseek-ai/DeepSeek-V3", "deepseek-v3"},      {"deepseek-ai/DeepSeek-R1", "deepseek-r1"},
+      {"Qwen/Qwen3-235B-A22B-FP8", "qwen3-235b-a22b-fp8"}, {"Qwen/Qwen3-32B", "qwen3-32b"},
+      {"Qwen/Qwen3.5-397B-A17B", "qwen3.5-397b"},      {"MiniMaxAI/MiniMax-M2.5", "minimax-m2.5"},
+      {"meta-llama/Llama-3.1-70B", "llama-3.1-70b"},   {"meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b"},
+      {"nvidia/Llama-3.1-8B-Instruct-FP8", "llama-3.1-8b"}, {"moonshotai/Kimi-K2.5", "kimi-k2.5"},
+      {"openai/gpt-oss-120b", "gpt-oss-120b"},         {"zhipuai/GLM-5", "glm-5"},
+  };
+  auto it = kMap.find(model_path);
+  return it == kMap.end() ? nullptr : it->second;
+}
+
+std::optional<DType> quant_dtype(const std::string& q) {
+  if (q.empty() || q == "bf16" || q == "float16") return DType::bf16;
+  if (q.rfind("fp8", 0) == 0) return DType::fp8;
+  if (q.rfind("int4", 0) == 0 || q == "w4a16") return DType::int4;
+  if (q == "nvfp4" || q == "mxfp4" || q == "fp4") return DType::fp4;
+  if (q.rfind("int8", 0) == 0) return DType::int8;
+  return std::nullopt;
+}
+
+// The calibration entry's precision class: 8-bit GEMMs run W8A8 ("fp8"); 16-bit and
+// weight-only 4-bit (which Hopper computes in bf16) use "bf16".
+std::string precision_class(const SiliconRow& r) {
+  auto g = quant_dtype(r.gemm_quant);
+  return g && (*g == DType::fp8 || *g == DType::int8) ? "fp8" : "bf16";
+}
+
+struct Prepared {
+  std::shared_ptr<ModelSpec> model;
+  std::shared_ptr<Hardware> hw;
+  Precision precision;
+  std::string calib_precision;
+  bool moe = false;
+};
+
+class Cache {
+ public:
+  std::shared_ptr<ModelSpec> model(const std::string& zoo) {
+    auto& m = models_[zoo];
+    if (!m) m = std::make_shared<ModelSpec>(load_model(zoo));
+    return m;
+  }
+  std::shared_ptr<Hardware> hw(const std::string& name) {
+    auto& h = hws_[name];
+    if (!h) h = std::make_shared<Hardware>(load_hardware(name));
+    return h;
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<ModelSpec>> models_;
+  std::map<std::string, std::shared_ptr<Hardware>> hws_;
+};
+
+// Model, hardware and formats of a row; a skip reason when they cannot be had.
+std::string prepare(const SiliconRow& r, Cache& cache, Prepared& out) {
+  const char* zoo = zoo_name_for(r.model_path);
+  if (!zoo) return "model \"" + r.model_path + "\" has no bundled config";
+  auto g = quant_dtype(r.gemm_quant), e = quant_dtype(r.moe_quant);
+  if (!g || !e) return "unknown quantization mode \"" + r.gemm_quant + "\" / \"" + r.moe_quant + "\"";
+  auto base = cache.model(zoo);
+  out.hw = cache.hw(r.system);
+  auto m = std::make_shared<ModelSpec>(*base);
+  // Weights follow the row; Hopper has no fp4 tensor cores, so fp4 GEMM modes leave the
+  // non-expert weights in the checkpoint's own format.
+  if (!(*g == DType::fp4 && out.hw->fp4_flops_per_s <= 0)) {
+    m->weights.attention = m->weights.dense_ffn = m->weights.shared_experts = *g;
+  }
+  m->weights.experts = *e;
+  out.model = m;
+  out.moe = m->is_moe();
+  const bool w8a8 = *g == DType::fp8 || *g == DType::int8;
+  out.precision.activations = w8a8 ? *g : DType::bf16;
+  // TensorRT-LLM's fp8 recipes quantize the KV cache too; vLLM and SGLang keep it in bf16
+  // unless told otherwise.
+  out.precision.kv_cache = (w8a8 && r.backend == "trtllm") ? DType::fp8 : DType::bf16;
+  out.calib_precision = precision_class(r);
+  return {};
+}
+
+// Checks one AIConfigurator layout and turns it into moeplan's Parallel.
+std::string to_parallel(const SiliconLayout& l, bool moe, Parallel& p) {
+  p.tp = static_cast<int>(l.tp.value_or(1));
+  p.pp = static_cast<int>(l.pp.value_or(1));
+  p.dp = static_cast<int>(l.attention_dp.value_or(1));
+  const std::int64_t moe_tp = l.moe_tp.value_or(1), moe_ep = l.moe_ep.value_or(1);
+  if (moe_tp < 1 || moe_ep < 1) return fmt::format("moe_tp_size {} / moe_ep_size {} must be >= 1", moe_tp, moe_ep);
+  if (!moe) {
+    if (moe_ep != 1) return fmt::format("dense model with moe_ep_size {}", moe_ep);
+    p.ep = 1;
+    return {};
+  }
+  if (moe_tp * moe_ep != static_cast<std::int64_t>(p.tp) * p.dp)
+    return fmt::format("moe_tp_size {} x moe_ep_size {} != tp_size {} x attention_dp_size {}", moe_tp, moe_ep, p.tp, p.dp);
+  p.ep = static_cast<int>(moe_ep);
+  return {};
+}
+
+struct Predicted {
+  double ttft_s = 0, tpot_s = 0;
+};
+
+std::string predict(const SiliconRow& r, const Prepared& pr, const Calibration* cal, Predicted& out) {
+  EstimateRequest q;
+  q.model = pr.model.get();
+  q.hardware = pr.hw.get();
+  q.precision = pr.precision;
+  q.efficiency = cal ? cal->efficiency : Efficiency::defaults();
+  const ServingParams sp = cal ? cal->serving : ServingParams{};
+  const ServingWorkload w{r.concurrency, r.isl, r.osl};
+  try {
+    if (r.mode == "agg") {
+      if (std::string why = to_parallel(r.agg, pr.moe, q.parallel); !why.empty()) return why;
+      ServingEstimate e = serve_aggregated(q, w, sp);
+      out = {e.ttft_s, e.tpot_s};
+    } else {
+      DisaggLayout d;
+      d.prefill = q;
+      d.decode = q;
+      if (std::string why = to_parallel(r.prefill, pr.moe, d.prefill.parallel); !why.empty()) return "prefill: " + why;
+      if (std::string why = to_parallel(r.decode, pr.moe, d.decode.parallel); !why.empty()) return "decode: " + why;
+      d.prefill_workers = static_cast<int>(r.prefill.workers.value_or(1));
+      d.decode_workers = static_cast<int>(r.decode.workers.value_or(1));
+      d.prefill_batch = r.prefill.batch.value_or(1);
+      check_parallel(*q.model, d.prefill.parallel, Workload{d.prefill.parallel.dp, r.isl, r.osl});
+      check_parallel(*q.model, d.decode.parallel, Workload{d.decode.parallel.dp, r.isl, r.osl});
+      ServingEstimate e = serve_disaggregated(d, w, sp);
+      out = {e.ttft_s, e.tpot_s};
+    }
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+std::string group_of(const SiliconRow& r) { return fmt::format("{}|{}|{}|{}", r.model_path, r.system, r.backend, r.mode); }
+
+}  // namespace
+
+bool silicon_dense_row(const SiliconRow& r) {
+  return r.model_path.find("Llama-3.1") != std::string::npos || r.model_path.find("Qwen3-32B") != std::string::npos;
+}
+
+ValidationReport validate_silicon(const std::vector<SiliconRow>& rows, const std::string& file, const ValidateOptions& o) {
+  ValidationReport rep;
+  rep.format = "silicon";
+  rep.file = file;
+  rep.group_key = "model|system|backend|mode";
+  rep.rows = rows.size();
+  Cache cache;
+  for (const SiliconRow& r : rows) {
+    Prepared pr;
+    std::string why;
+    try {
+      why = prepare(r, cache, pr);
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    const Calibration* cal = nullptr;
+    if (why.empty() && o.calibration) {
+      cal = o.calibration->find(o.backend.empty() ? r.backend : o.backend, pr.calib_precision);
+      if (!cal) why = "no calibration for backend \"" + r.backend + "\"";
+    }
+    Predicted p;
+    if (why.empty()) why = predict(r, pr, cal, p);
+    if (!why.empty()) {
+      rep.skipped.push_back({r.line, r.id, why});
+      continue;
+    }
+    RowPrediction rp;
+    rp.line = r.line;
+    rp.id = r.id;
+    rp.group = group_of(r);
+    rp.subsets = {r.mode, r.mode + (pr.moe ? "|moe" : "|dense")};
+    rp.metrics["ttft_s"] = {r.ttft_s, p.ttft_s};
+    rp.metrics["tpot_s"] = {r.tpot_s, p.tpot_s};
+    rep.predictions.push_back(std::move(rp));
+  }
+  rep.summarize();
+  return rep;
+}
+
+namespace {
+
+// Mean |log(pred / meas)| of TPOT plus TTFT over the prepared rows, for one candidate.
+struct FitRow {
+  const SiliconRow* row;
+  Prepared pr;
+};
+
+double fit_loss(const std::vector<FitRow>& rows, const Calibration& c) {
+  double loss = 0;
+  std::size_t n = 0;
+  for (const FitRow& f : rows) {
+    Predicted p;
+    if (!predict(*f.row, f.pr, &c, p).empty()) continue;
+    loss += std::fabs(std::log(p.tpot_s / f.row->tpot_s)) + std::fabs(std::log(p.ttft_s / f.row->ttft_s));
+    ++n;
+  }
+  return n ? loss / static_cast<double>(n) : 1e9;
+}
+
+}  // namespace
+
+CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
+  Cache cache;
+  std::map<std::pair<std::string, std::string>, std::vector<FitRow>> by_key;
+  for (const SiliconRow& r : rows) {
+    if (r.mode != "agg" || !silicon_dense_row(r)) continue;
+    FitRow f{&r, {}};
+    try {
+      if (!prepare(r, cache, f.pr).empty()) continue;
+    } catch (const Error&) {
+      continue;
+    }
+    by_key[{r.backend, f.pr.calib_precision}].push_back(std::move(f));
+  }
+  CalibrationSet set;
+  for (auto& [key, fit_rows] : by_key) {
+    Calibration c;
+    c.backend = key.first;
+    c.precision = key.second;
+    c.efficiency = Efficiency::defaults();
+    c.serving = ServingParams{};
+    c.serving.ttft_factor = 2;
+    c.fitted_rows = static_cast<int>(fit_rows.size());
+    // Coordinate search: each parameter in turn tries multiplicative (or additive) steps that
+    // shrink as the search settles; bounds keep the values physical.
+    struct Param {
+      double* v;
+      double lo, hi;
+      bool additive;
+    };
+    std::vector<Param> params = {
+        // Upper bounds: 95% of the tensor-core peak, 100% of the bandwidth after the hardware's
+        // own empirical factor; a kernel overhead of at most 10 us (launch + tail).
+        {&c.efficiency.gemm, 0.05, 0.95, false},        {&c.efficiency.attention, 0.05, 0.95, false},
+        {&c.efficiency.mem_bw, 0.3, 1.0 / 0.8, false},  {&c.efficiency.comm_bw, 0.1, 1.0, false},
+        {&c.efficiency.kernel_overhead_s, 0, 10e-6, true}, {&c.efficiency.step_overhead_s, 0, 20e-3, true},
+        {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_log2c, -5, 5, true},
+    };
+    double best = fit_loss(fit_rows, c);
+    for (double step : {0.5, 0.25, 0.1, 0.04, 0.015}) {
+      for (int sweep = 0; sweep < 3; ++sweep) {
+        bool improved = false;
+        for (Param& p : params) {
+          for (double dir : {1.0, -1.0}) {
+            for (;;) {
+              double old = *p.v;
+              double scale = p.additive ? (p.hi - p.lo) * step * 0.2 : 0;
+              double cand = p.additive ? old + dir * scale : old * (dir > 0 ? 1 + step : 1 / (1 + step));
+              cand = std::clamp(cand, p.lo, p.hi);
+              if (cand == old) break;
+              *p.v = cand;
+              double l = fit_loss(fit_rows, c);
+              if (l < best - 1e-9) {
+                best = l;
+                improved = true;
+              } else {
+                *p.v = old;
+                break;
+              }
+            }
+          }
+        }
+        if (!improved) break;
+      }
+    }
+    set.entries.push_back(c);
+  }
+  return set;
+}
+
+}  // namespace moeplan::perf

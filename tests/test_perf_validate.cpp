@@ -1,0 +1,61 @@
+// `moeplan validate` on the real measurement files in ../shared: the accuracy reached
+// (docs/validation.md) is asserted so that a regression fails. Bounds sit a little above the
+// measured values; tighten them when the model improves.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/support.hpp"
+
+namespace {
+
+nlohmann::json validate(const std::string& format, const std::string& rel) {
+  auto path = (moeplan::testing::shared_dir() / "data/measurements" / rel).string();
+  auto r = moeplan::testing::run_cli({"validate", format, path, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+}  // namespace
+
+TEST(PerfValidate, SiliconAggregated) {
+  MOEPLAN_REQUIRE_SHARED("data/measurements/aiconfigurator-silicon/silicon_h100_h200.csv");
+  auto j = validate("silicon", "aiconfigurator-silicon/silicon_h100_h200.csv");
+  EXPECT_EQ(j["rows"], 1884);
+  EXPECT_LE(j["skipped"].size(), 50u);
+  for (const auto& s : j["skipped"]) EXPECT_FALSE(s["reason"].get<std::string>().empty());
+  const auto& agg = j["by_subset"]["agg"];
+  EXPECT_GE(agg["n"].get<int>(), 1500);
+  EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 15.5);
+  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 34.0);
+  const auto& dense = j["by_subset"]["agg|dense"];
+  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 10.5);
+  // Groups keyed model|system|backend|mode, each with n and per-metric errors.
+  const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
+  EXPECT_EQ(g["n"], 60);
+  EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 10.5);
+  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.0);
+}
+
+TEST(PerfValidate, Splitwise) {
+  MOEPLAN_REQUIRE_SHARED("data/measurements/splitwise-perf-model/perf_model_median_by_config.csv");
+  auto j = validate("splitwise", "splitwise-perf-model/perf_model_median_by_config.csv");
+  EXPECT_EQ(j["by_group"].size(), 12u);
+  EXPECT_TRUE(j["skipped"].empty());
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 42.0);
+  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 44.0);
+}
+
+TEST(PerfValidate, VidurGemmsPerFile) {
+  MOEPLAN_REQUIRE_SHARED("data/measurements/vidur-profiling");
+  // Median per file over the four GEMMs of num_tokens >= 128 (the target is 15%).
+  const std::pair<const char*, double> files[] = {
+      {"mlp_ops_a100_Meta-Llama-3-70B.csv", 7.5}, {"mlp_ops_a100_Meta-Llama-3-8B.csv", 7.0},
+      {"mlp_ops_h100_CodeLlama-34b-Instruct-hf.csv", 14.0}, {"mlp_ops_h100_Llama-2-70b-hf.csv", 14.5},
+      {"mlp_ops_h100_Llama-2-7b-hf.csv", 18.5}};
+  for (const auto& [file, bound] : files) {
+    SCOPED_TRACE(file);
+    auto j = validate("vidur-mlp", std::string("vidur-profiling/") + file);
+    for (const auto& [metric, v] : j["median_abs_pct_error"].items()) EXPECT_LE(v.get<double>(), bound) << metric;
+  }
+}
