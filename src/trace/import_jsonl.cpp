@@ -1,4 +1,4 @@
-// moeplan JSONL: a header line, then one JSON object per request (docs/formats-npy-jsonl.md).
+// moeplan JSONL: a header line, then one JSON object per request (docs/formats.md).
 // Read line by line with simdjson On-Demand (each line is its own document, so a bad line is
 // reported by number and memory stays bounded by the longest line); written by write_jsonl.
 #include <simdjson.h>

@@ -1,6 +1,6 @@
 // vLLM routed-experts dumps: .npy arrays [tokens, moe_layers, k] of integer expert ids, one per
 // request, or several of them in a .npz archive; phases and model facts come from an optional
-// JSON sidecar (docs/formats-npy-jsonl.md).
+// JSON sidecar (docs/formats.md).
 #include <algorithm>
 #include <cstring>
 #include <map>

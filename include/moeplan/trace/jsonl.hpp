@@ -1,4 +1,4 @@
-// moeplan::trace — moeplan's own JSONL trace format (docs/formats-npy-jsonl.md).
+// moeplan::trace — moeplan's own JSONL trace format (docs/formats.md).
 // The reader is parse_jsonl (import.hpp); this is the writer. write_jsonl followed by
 // parse_jsonl + assemble gives back the same content (same_content), router weights included.
 #pragma once
