@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-sample=data/samples/maverick-anatomy-30.moet
+sample=data/samples/maverick-mmlu-40.moet
 echo "== moeplan trace info $sample"
 build/moeplan trace info "$sample"
 echo
