@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Analysis benchmarks, in one script so the numbers compare like with like.
+#  1. The whole visible Maverick set (both subjects, JSON import included): `moeplan analyze
+#     --json` vs the plain Python + numpy reference bench/bench_analysis.py (Debian's python3),
+#     which is checked against the oracle so both do the same metrics. Target: >= 30x.
+#  2. A synthetic DeepSeek-V3-sized trace (256 experts, top-8, 58 MoE layers, 100k tokens):
+#     wall time and peak RSS of `moeplan analyze --json` (from /usr/bin/time -v), next to the
+#     peak RSS of just loading the trace (`moeplan trace info`). Target: seconds.
+# Usage: bash bench/run_analysis_bench.sh   (MOEPLAN_BIN, default build/moeplan; MOEPLAN_SHARED)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${MOEPLAN_BIN:-build/moeplan}
+shared=${MOEPLAN_SHARED:-../shared}
+maverick="$shared/data/llama4-maverick-mmlu"
+oracle="$shared/oracles/analysis/maverick_visible.json"
+[ -x "$bin" ] || { echo "needs $bin (build first)" >&2; exit 1; }
+[ -d "$maverick" ] || { echo "needs $maverick" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Warm the page cache for both equally.
+cat "$maverick"/*/*.json >/dev/null
+check=()
+[ -f "$oracle" ] && check=(--check "$oracle")
+/usr/bin/python3 bench/bench_analysis.py --experts 128 "${check[@]}" \
+  "$maverick/abstract_algebra" "$maverick/anatomy" >"$tmp/py.json"
+
+# moeplan: the whole command (process start, import, analysis, JSON out), best of 5.
+/usr/bin/python3 - "$tmp/py.json" "$bin" "$maverick" <<'PY'
+import json, subprocess, sys, time
+py_s = json.load(open(sys.argv[1]))["seconds"]
+cmd = [sys.argv[2], "analyze", sys.argv[3] + "/abstract_algebra", sys.argv[3] + "/anatomy",
+       "--experts", "128", "--json"]
+best = float("inf")
+for _ in range(5):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    best = min(best, time.perf_counter() - t)
+print(f"analyze Maverick set (235 requests, import included): python+numpy {py_s:.3f} s, "
+      f"moeplan {best * 1e3:.1f} ms -> {py_s / best:.1f}x (target >= 30x)")
+PY
+
+# Synthetic DeepSeek-V3-sized trace: 1000 requests x (60 prefill + 40 decode) = 100k tokens.
+"$bin" trace synth --requests 1000 --experts 256 --top-k 8 --layers 58 --prefill-tokens 60 \
+  --decode-tokens 40 --domains 4 --seed 7 -q -o "$tmp/v3.moet"
+measure() {  # prints "wall_s peak_rss_MiB"
+  /usr/bin/time -v "$@" >/dev/null 2>"$tmp/time.txt"
+  awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]}
+              /Maximum resident set size/ {r = $2 / 1024}
+              END {printf "%.2f %.0f\n", s, r}' "$tmp/time.txt"
+}
+read -r info_s info_rss < <(measure "$bin" trace info "$tmp/v3.moet")
+read -r an_s an_rss < <(measure "$bin" analyze "$tmp/v3.moet" --json)
+echo "synthetic V3-sized (100k tokens, 58 layers, 256 experts, top-8; $(du -m "$tmp/v3.moet" | cut -f1) MiB .moet):" \
+  "analyze ${an_s} s, peak RSS ${an_rss} MiB (loading alone: ${info_rss} MiB)"
