@@ -14,6 +14,9 @@ void add_pairs(const trace::TraceSet& set, int layer, std::vector<std::uint64_t>
   const int E = set.model.num_experts, K = set.model.top_k;
   const std::size_t per_token = set.ids_per_token();
   const std::uint64_t tokens = set.num_tokens();
+  // row[a] + b = pair_index(E, a, b) for b > a: saves the index arithmetic per pair.
+  std::vector<std::size_t> row(static_cast<std::size_t>(E));
+  for (int a = 0; a + 1 < E; ++a) row[static_cast<std::size_t>(a)] = pair_index(E, a, a + 1) - static_cast<std::size_t>(a + 1);
   set.ids.visit([&](auto ids) {
     const auto* s = ids.data() + static_cast<std::size_t>(layer) * K;
     for (std::uint64_t t = 0; t < tokens; ++t, s += per_token)
@@ -21,7 +24,7 @@ void add_pairs(const trace::TraceSet& set, int layer, std::vector<std::uint64_t>
         for (int j = i + 1; j < K; ++j) {
           const int a = s[i], b = s[j];
           // Importers reject repeated ids in a set; a repeat would not be a pair anyway.
-          if (a != b) ++pairs[pair_index(E, std::min(a, b), std::max(a, b))];
+          if (a != b) ++pairs[row[static_cast<std::size_t>(std::min(a, b))] + static_cast<std::size_t>(std::max(a, b))];
         }
   });
 }

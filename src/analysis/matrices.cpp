@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "moeplan/analysis/coactivation.hpp"
+#include "moeplan/analysis/coverage.hpp"
 #include "moeplan/io/error.hpp"
 #include "moeplan/io/file.hpp"
 
@@ -17,22 +18,6 @@ int checked_layer(int l, int layers, const char* option) {
                 std::string(option) + ": layer position " + std::to_string(l) +
                     " is out of range (positions 0.." + std::to_string(layers - 1) + ")");
   return l;
-}
-
-std::vector<std::uint64_t> count_transition(const trace::TraceSet& set, int from, int to) {
-  const int E = set.model.num_experts, K = set.model.top_k;
-  const std::size_t per_token = set.ids_per_token();
-  const std::uint64_t tokens = set.num_tokens();
-  std::vector<std::uint64_t> m(static_cast<std::size_t>(E) * E, 0);
-  set.ids.visit([&](auto ids) {
-    const auto* tok = ids.data();
-    for (std::uint64_t t = 0; t < tokens; ++t, tok += per_token) {
-      const auto *a = tok + static_cast<std::size_t>(from) * K, *b = tok + static_cast<std::size_t>(to) * K;
-      for (int i = 0; i < K; ++i)
-        for (int j = 0; j < K; ++j) ++m[static_cast<std::size_t>(a[i]) * E + b[j]];
-    }
-  });
-  return m;
 }
 
 // Rows of an E x E row-major matrix as JSON arrays.
@@ -80,7 +65,8 @@ Matrices compute_matrices(const trace::TraceSet& set, const PhaseLoads& loads, c
   m.has_phase[2] = m.has_phase[0] || m.has_phase[1];
   if (options.from_layer || options.to_layer || L > 1) {
     m.from_layer = options.from_layer.value_or(0), m.to_layer = options.to_layer.value_or(1);
-    m.transition = count_transition(set, *m.from_layer, *m.to_layer);
+    m.transition.assign(static_cast<std::size_t>(E) * E, 0);
+    add_layer_transitions(set, *m.from_layer, *m.to_layer, m.transition);
   }
   const int c = options.coactivation_layer;
   if (set.model.top_k > 1) {

@@ -23,30 +23,30 @@ std::optional<double> mean_of_present(const std::vector<std::optional<double>>& 
 // sparsely: the running sums are updated as counts are incremented, and the scratch
 // vectors are cleared by walking the same ids again, so the cost is O(tokens).
 template <class T>
-std::optional<double> request_pearson(std::span<const T> ids, const trace::Request& q,
-                                      std::size_t per_token, int K, int E,
+std::optional<double> request_pearson(std::span<const T> ids, const trace::Request& q, int L, int K, int E,
                                       std::vector<std::uint32_t>& x, std::vector<std::uint32_t>& y) {
   using detail::i128;
+  const std::size_t per_token = static_cast<std::size_t>(L) * K;
   const T* base = ids.data() + q.token_offset * per_token;
-  const std::size_t pre = std::size_t{q.prefill_tokens} * per_token;
-  const std::size_t all = q.tokens() * per_token;
-  auto cell = [&](std::size_t i) {
-    // i indexes [token][layer][k]; the cell is (layer, expert).
-    std::size_t layer = (i % per_token) / static_cast<std::size_t>(K);
-    return layer * static_cast<std::size_t>(E) + base[i];
+  // Calls f(cell) for every id of tokens [t0, t1); the cell is (layer, expert).
+  auto each_cell = [&](std::uint64_t t0, std::uint64_t t1, auto&& f) {
+    const T* tok = base + t0 * per_token;
+    for (std::uint64_t t = t0; t < t1; ++t)
+      for (int l = 0; l < L; ++l, tok += K)
+        for (int k = 0; k < K; ++k) f(static_cast<std::size_t>(l) * E + tok[k]);
   };
+  const std::uint64_t pre = q.prefill_tokens, all = q.tokens();
   i128 sxx = 0, syy = 0, sxy = 0;
-  for (std::size_t i = 0; i < pre; ++i) sxx += 2 * static_cast<i128>(x[cell(i)]++) + 1;
-  for (std::size_t i = pre; i < all; ++i) {
-    std::size_t c = cell(i);
+  each_cell(0, pre, [&](std::size_t c) { sxx += 2 * static_cast<i128>(x[c]++) + 1; });
+  each_cell(pre, all, [&](std::size_t c) {
     sxy += x[c];
     syy += 2 * static_cast<i128>(y[c]++) + 1;
-  }
-  for (std::size_t i = 0; i < pre; ++i) x[cell(i)] = 0;
-  for (std::size_t i = pre; i < all; ++i) y[cell(i)] = 0;
-  const i128 n = static_cast<i128>(per_token / static_cast<std::size_t>(K)) * E;
-  return detail::pearson_from_sums(n, static_cast<i128>(pre), static_cast<i128>(all - pre), sxx,
-                                   syy, sxy);
+  });
+  each_cell(0, pre, [&](std::size_t c) { x[c] = 0; });
+  each_cell(pre, all, [&](std::size_t c) { y[c] = 0; });
+  const i128 n = static_cast<i128>(L) * E;
+  return detail::pearson_from_sums(n, static_cast<i128>(pre * per_token), static_cast<i128>((all - pre) * per_token),
+                                   sxx, syy, sxy);
 }
 
 }  // namespace
@@ -76,9 +76,8 @@ PrefillDecode compare_phase_loads(const PhaseLoads& loads) {
 
 PrefillDecode compute_prefill_decode(const trace::TraceSet& set, const PhaseLoads& loads) {
   PrefillDecode m = compare_phase_loads(loads);
-  const int E = set.model.num_experts, K = set.model.top_k;
-  const std::size_t per_token = set.ids_per_token();
-  const std::size_t cells = static_cast<std::size_t>(set.model.moe_layers()) * E;
+  const int L = set.model.moe_layers(), E = set.model.num_experts, K = set.model.top_k;
+  const std::size_t cells = static_cast<std::size_t>(L) * E;
   const auto n = static_cast<std::ptrdiff_t>(set.requests.size());
   // NaN marks a request that is not used; the mean is then taken in request order.
   std::vector<double> r(set.requests.size(), std::numeric_limits<double>::quiet_NaN());
@@ -90,7 +89,7 @@ PrefillDecode compute_prefill_decode(const trace::TraceSet& set, const PhaseLoad
       for (std::ptrdiff_t i = 0; i < n; ++i) {
         const trace::Request& q = set.requests[static_cast<std::size_t>(i)];
         if (q.prefill_tokens == 0 || q.decode_tokens == 0) continue;
-        if (auto v = request_pearson(ids, q, per_token, K, E, x, y)) r[static_cast<std::size_t>(i)] = *v;
+        if (auto v = request_pearson(ids, q, L, K, E, x, y)) r[static_cast<std::size_t>(i)] = *v;
       }
     }
   });

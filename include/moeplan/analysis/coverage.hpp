@@ -19,17 +19,15 @@ struct Coverage {
   double token_mean = 0;
 };
 
-// The transition count matrices (E x E, row-major, [from][to]) behind the coverages.
-struct Transitions {
-  int experts = 0;
-  std::vector<std::vector<std::uint64_t>> layer_pairs;   // moe_layers - 1: tokens' (l, l+1)
-  std::vector<std::vector<std::uint64_t>> token_layers;  // moe_layers: (t, t+1) at layer l
-};
+// Transition counts T[a][b] (E x E, row-major, [from][to]) added to `m`:
+// across one token's MoE layers (from, to), all k x k pairs ...
+void add_layer_transitions(const trace::TraceSet& set, int from, int to, std::vector<std::uint64_t>& m);
+// ... and across consecutive tokens (t, t+1) of one request at one layer.
+void add_token_transitions(const trace::TraceSet& set, int layer, std::vector<std::uint64_t>& m);
 
-// Counts both kinds in one streaming pass (blocks of requests, parallel over matrices).
-Transitions count_transitions(const trace::TraceSet& set);
-
-// Both coverages from count_transitions (blocks of requests, parallel over layers).
+// Both coverages: parallel over the 2L-1 matrices, each counted by one thread into that
+// thread's reused E x E buffer (memory threads x E^2, not layers x E^2), so results do not
+// depend on the thread count.
 Coverage compute_coverage(const trace::TraceSet& set);
 
 // The share of a transition matrix's mass (rows x cols, row-major) held by the `top`
