@@ -6,7 +6,8 @@ then one token per decode step, MoE layers = non-null keys, domain = folder name
 computes the metrics of docs/metrics.md with straightforward numpy: counts, imbalance per
 phase and hot experts, prefill/decode correlations and overlaps, per-request Pearson, layer
 and token coverage, co-activation (k > 1), domain JS divergence and leave-one-out nearest
-centroid accuracy. Prints one JSON line {"requests", "tokens", "seconds", "report"}; with
+centroid accuracy. Prints one JSON line {"requests", "tokens", "seconds", "cpu_seconds", "report"} (times
+exclude the interpreter and numpy start-up); with
 --check ORACLE it also compares the report with an oracle file and exits 1 on a mismatch, so
 the timing is known to be of the same work.
 Usage: bench_analysis.py [--experts E] [--check ORACLE] DIR [DIR...]
@@ -252,12 +253,12 @@ def main():
     ap.add_argument("--check")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     moe, reqs = load_set(args.dirs)
     rep = analyze(moe, reqs, args.experts)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({"requests": len(reqs), "tokens": sum(len(r["ids"]) for r in reqs),
-                      "seconds": seconds, "report": rep}))
+                      "seconds": seconds, "cpu_seconds": cpu_seconds, "report": rep}))
     if args.check:
         with open(args.check) as f:
             bad = list(mismatches(json.load(f), rep))
