@@ -1,7 +1,7 @@
 // `trace synth --like` against both real sets: the synthetic trace must reproduce the real
 // per-layer max/mean load, prefill/decode Spearman, layer and token coverage within 10 %
-// (means over layers); per layer, at least 80 % of the layers must be within 10 % (known
-// outliers are printed: see docs/synth.md).
+// (means over layers), and every layer's max/mean load within 10 % (DeepSeek) / 15 %
+// (Maverick: its layer 19 is 13 % off with this seed; open, see docs/synth.md).
 #include <cstdio>
 
 #include "moeplan/trace/import.hpp"
@@ -13,8 +13,8 @@ namespace {
 
 double rel(double got, double want) { return std::abs(got - want) / std::abs(want); }
 
-void check_like(const TraceSet& real) {
-  SynthParams p = fit_like(real, {8, 0.02, {}});
+void check_like(const TraceSet& real, double layer_tolerance) {
+  SynthParams p = fit_like(real, {12, 0.02, {}});
   EXPECT_EQ(p.requests, real.requests.size());
   p.seed = 12345;  // not the calibration seed: the fit must generalise to fresh draws
   TraceSet syn = synthesize(p);
@@ -30,15 +30,9 @@ void check_like(const TraceSet& real) {
   EXPECT_EQ(got.has_spearman, want.has_spearman);
   if (want.has_spearman)
     EXPECT_LE(rel(got.spearman_mean, want.spearman_mean), 0.10) << got.spearman_mean << " vs " << want.spearman_mean;
-  std::size_t within = 0;
-  for (std::size_t l = 0; l < want.max_over_mean.size(); ++l) {
-    double e = rel(got.max_over_mean[l], want.max_over_mean[l]);
-    within += e <= 0.10;
-    if (e > 0.10)
-      std::printf("note: layer %zu max/mean %.3f vs real %.3f (%.0f%% off)\n", l, got.max_over_mean[l],
-                  want.max_over_mean[l], 100 * e);
-  }
-  EXPECT_GE(within, want.max_over_mean.size() * 8 / 10) << "layers within 10%: " << within;
+  for (std::size_t l = 0; l < want.max_over_mean.size(); ++l)
+    EXPECT_LE(rel(got.max_over_mean[l], want.max_over_mean[l]), layer_tolerance)
+        << "layer " << l << " max/mean " << got.max_over_mean[l] << " vs " << want.max_over_mean[l];
 }
 
 TEST(SynthLike, Maverick) {
@@ -46,14 +40,14 @@ TEST(SynthLike, Maverick) {
   auto base = testing::shared_dir() / "data/llama4-maverick-mmlu";
   ImportOptions opt;
   opt.num_experts = 128;
-  check_like(import_traces({(base / "abstract_algebra").string(), (base / "anatomy").string()}, opt));
+  check_like(import_traces({(base / "abstract_algebra").string(), (base / "anatomy").string()}, opt), 0.15);
 }
 
 TEST(SynthLike, DeepSeek) {
   MOEPLAN_REQUIRE_SHARED("data/deepseek-v2-lite-puffin/traces");
   ImportOptions opt;
   opt.num_experts = 64;
-  check_like(import_traces({(testing::shared_dir() / "data/deepseek-v2-lite-puffin/traces").string()}, opt));
+  check_like(import_traces({(testing::shared_dir() / "data/deepseek-v2-lite-puffin/traces").string()}, opt), 0.10);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <vector>
 
 #include "moeplan/io/error.hpp"
 #include "moeplan/trace/synth.hpp"
@@ -14,8 +15,12 @@ namespace {
 using synth::Model;
 using synth::Rng;
 
-// Duplicate draws are retried this many times before the exact (slow) draw takes over.
-constexpr int kMaxTries = 16;
+// Draws that repeat a chosen expert are retried this many times before an exact (linear) draw
+// among the unchosen takes over: affinity rows are short and often sharp (few tries pay), the
+// popularity spans all experts (more tries pay before a scan of E weights does).
+constexpr int kPartnerTries = 4;
+constexpr std::uint32_t kShortRow = 8;
+constexpr int kPopularTries = 16;
 
 std::uint32_t draw_length(const LengthDist& d, Rng& rng) {
   switch (d.kind) {
@@ -44,44 +49,127 @@ RequestShape draw_shape(const SynthParams& p, std::uint64_t i) {
   return s;
 }
 
-// An exact draw from distribution `dist` without the experts already in out[0..j): used only
-// when repeated draws keep hitting chosen experts (extreme skew).
-template <class T>
-std::uint32_t draw_excluding(const Model& m, std::size_t dist, const T* out, int j, Rng& rng) {
-  auto chosen = [&](int e) { return std::find(out, out + j, static_cast<T>(e)) != out + j; };
+// The experts already chosen in the current token-layer, as a bitset: membership is one load
+// and a shift whatever k is, where scanning the chosen slots costs a branch per slot.
+class Taken {
+ public:
+  explicit Taken(int experts) : bits_((static_cast<std::size_t>(experts) + 63) / 64, 0) {}
+  bool has(std::uint32_t e) const { return (bits_[e >> 6] >> (e & 63)) & 1; }
+  void add(std::uint32_t e) { bits_[e >> 6] |= std::uint64_t{1} << (e & 63); }
+  void remove(std::uint32_t e) { bits_[e >> 6] &= ~(std::uint64_t{1} << (e & 63)); }
+
+ private:
+  std::vector<std::uint64_t> bits_;
+};
+
+// The cell of an n-cell alias table that the high half of 64 random bits picks.
+inline std::uint32_t alias_cell(std::uint32_t n, std::uint64_t bits) {
+  return static_cast<std::uint32_t>(((bits >> 32) * n) >> 32);
+}
+// `keep` when the low half of the bits is below the cell's threshold, else `other`. Without a
+// branch: the comparison is a coin flip that no predictor learns, and mispredictions were most
+// of the generator's time.
+inline std::uint32_t alias_choose(std::uint64_t bits, std::uint32_t threshold, std::uint32_t keep, std::uint32_t other) {
+  const std::uint32_t mask = 0u - static_cast<std::uint32_t>(static_cast<std::uint32_t>(bits) < threshold);
+  return (keep & mask) | (other & ~mask);
+}
+
+// Exact draw of an untaken partner from row entries [begin, end) in proportion to the weights;
+// false when every partner of the row is taken. Cold: only after an alias draw repeated.
+[[gnu::noinline]] bool scan_partner(const Model& m, std::uint32_t begin, std::uint32_t end, const Taken& taken,
+                                    Rng& rng, std::uint32_t& out) {
+  double total = 0;
+  for (std::uint32_t i = begin; i < end; ++i)
+    if (!taken.has(m.partners[i].expert)) total += m.aff_p[i];
+  if (!(total > 0)) return false;
+  double u = rng.uniform() * total;
+  std::uint32_t last = begin;
+  for (std::uint32_t i = begin; i < end; ++i) {
+    if (taken.has(m.partners[i].expert)) continue;
+    last = i;
+    if ((u -= m.aff_p[i]) < 0) break;
+  }
+  out = m.partners[last].expert;  // also the last untaken partner when rounding leaves u >= 0
+  return true;
+}
+
+// An affinity partner from row entries [begin, end) that is not taken, drawn with probability
+// proportional to its weight among those; false when every partner of the row is taken.
+// Alias draws are retried a few times; the exact scan takes over when repeats persist (a sharp
+// row whose strongest partners are already in the set). Inlined, like draw_popular: the
+// generator's state then stays in registers.
+inline bool draw_partner(const Model& m, std::uint32_t begin, std::uint32_t end, const Taken& taken, Rng& rng,
+                         std::uint32_t& out) {
+  const std::uint32_t n = end - begin;
+  // A short row is scanned as soon as one draw repeats: its partners are then likely all taken
+  // (parametric rows have a handful), and the scan costs less than failing tries.
+  const int tries = n <= kShortRow ? 1 : kPartnerTries;
+  for (int t = 0; t < tries; ++t) {
+    const std::uint64_t bits = rng.next();
+    const Model::Partner& cell = m.partners[begin + alias_cell(n, bits)];
+    const std::uint32_t e = alias_choose(bits, cell.threshold, cell.expert, m.partners[begin + cell.alias].expert);
+    if (!taken.has(e)) [[likely]]
+      return out = e, true;
+  }
+  return scan_partner(m, begin, end, taken, rng, out);
+}
+
+// Exact draw of an untaken expert of popularity `dist` (j are taken) in proportion to the
+// weights. Cold: only when skew makes alias draws keep repeating.
+[[gnu::noinline]] std::uint32_t scan_popular(const Model& m, std::size_t dist, const Taken& taken, int j, Rng& rng) {
+  const auto E = static_cast<std::uint32_t>(m.experts);
   const double* w = m.weights.data() + dist;
   double total = 0;
-  for (int e = 0; e < m.experts; ++e)
-    if (!chosen(e)) total += w[e];
+  for (std::uint32_t e = 0; e < E; ++e)
+    if (!taken.has(e)) total += w[e];
   if (total > 0) {
     double u = rng.uniform() * total;
-    int last = -1;
-    for (int e = 0; e < m.experts; ++e) {
-      if (chosen(e) || w[e] <= 0) continue;
+    std::uint32_t last = 0;
+    for (std::uint32_t e = 0; e < E; ++e) {
+      if (taken.has(e) || w[e] <= 0) continue;
       last = e;
-      if ((u -= w[e]) < 0) return static_cast<std::uint32_t>(e);
+      if ((u -= w[e]) < 0) break;
     }
-    return static_cast<std::uint32_t>(last);
+    return last;
   }
-  // Fewer experts with weight than k: the rest uniformly among the unchosen.
-  std::uint32_t r = rng.below(static_cast<std::uint32_t>(m.experts - j));
-  for (int e = 0;; ++e)
-    if (!chosen(e) && r-- == 0) return static_cast<std::uint32_t>(e);
+  // Fewer experts with weight than k: the rest uniformly among the untaken.
+  std::uint32_t r = rng.below(E - static_cast<std::uint32_t>(j));
+  for (std::uint32_t e = 0;; ++e)
+    if (!taken.has(e) && r-- == 0) return e;
+}
+
+// An expert of popularity `dist` that is not taken, with probability proportional to its
+// weight among those: alias draws, retried on repeats, then the exact scan.
+inline std::uint32_t draw_popular(const Model& m, std::size_t dist, const Taken& taken, int j, Rng& rng) {
+  const auto E = static_cast<std::uint32_t>(m.experts);
+  for (int tries = 0; tries < kPopularTries; ++tries) {
+    const std::uint64_t bits = rng.next();
+    const std::uint32_t c = alias_cell(E, bits);
+    const std::uint32_t e = alias_choose(bits, m.alias[dist + c].threshold, c, m.alias[dist + c].other);
+    if (!taken.has(e)) [[likely]]
+      return e;
+  }
+  return scan_popular(m, dist, taken, j, rng);
 }
 
 // Fills one request's routing [token][layer][k] at `out`.
 template <class T>
-void generate_request(const Model& m, const SynthParams& p, std::uint64_t index,
+[[gnu::flatten]] void generate_request(const Model& m, const SynthParams& p, std::uint64_t index,
                       const RequestShape& shape, T* out) {
   Rng rng(p.seed, synth::kSaltTokens, index);
-  const int L = m.layers, E = m.experts, K = m.top_k;
+  const int L = m.layers, K = m.top_k;
   const std::size_t per_token = static_cast<std::size_t>(L) * K;
   const std::uint32_t tokens = shape.prefill + shape.decode;
-  for (std::uint32_t t = 0; t < tokens; ++t) {
-    T* cur = out + t * per_token;
-    const T* prev = t > 0 ? cur - per_token : nullptr;
-    const int phase = t < shape.prefill ? 0 : 1;
-    for (int l = 0; l < L; ++l) {
+  Taken taken(m.experts);
+  // Layer-major: token t at layer l needs only token t - 1 at l (stickiness) and token t at
+  // l - 1 (affinity), so a whole layer can be done before the next. Each layer's popularity
+  // and affinity rows then stay in cache for all of the request's tokens; token-major order
+  // touched every layer's tables per token and spent most of its time in cache misses.
+  for (int l = 0; l < L; ++l) {
+    for (std::uint32_t t = 0; t < tokens; ++t) {
+      T* cur = out + t * per_token;
+      const T* prev = t > 0 ? cur - per_token : nullptr;
+      const int phase = t < shape.prefill ? 0 : 1;
       const std::size_t dist = m.dist(shape.domain, phase, l);
       T* slot = cur + static_cast<std::size_t>(l) * K;
       const std::uint64_t r = rng.next();
@@ -100,47 +188,15 @@ void generate_request(const Model& m, const SynthParams& p, std::uint64_t index,
         row_begin = m.aff_begin[row], row_end = m.aff_begin[row + 1];
       }
       for (int j = 0; j < K; ++j) {
-        auto fresh = [&](std::uint32_t e) { return std::find(slot, slot + j, static_cast<T>(e)) == slot + j; };
-        const std::uint64_t q = rng.next();
+        // Each slot follows the anchor's partners with probability `affinity` (while the row
+        // has untaken partners), else the layer's popularity; both exclude the taken experts.
         std::uint32_t e = 0;
-        bool ok = false;
-        // Affinity first: the anchor's partners without those already chosen (a few
-        // rejection tries, then an exact scan of the row, so that a coherent set can take
-        // several partners of one anchor) ...
-        if (row_begin < row_end && (q >> 32) < m.aff) {
-          for (int tries = 0; tries < 4 && !ok; ++tries) {
-            const std::uint64_t u = tries == 0 ? (q & 0xFFFFFFFFu) : (rng.next() >> 32);
-            std::uint32_t i = row_begin;
-            while (i + 1 < row_end && m.aff_cum[i] <= u) ++i;
-            e = m.aff_to[i];
-            ok = fresh(e);
-          }
-          if (!ok) {
-            auto weight = [&](std::uint32_t i) { return m.aff_cum[i] - (i > row_begin ? m.aff_cum[i - 1] : 0); };
-            std::uint64_t total = 0;
-            for (std::uint32_t i = row_begin; i < row_end; ++i)
-              if (fresh(m.aff_to[i])) total += weight(i);
-            if (total > 0) {
-              std::uint64_t u = (rng.next() >> 11) % total;
-              for (std::uint32_t i = row_begin; i < row_end && !ok; ++i) {
-                if (!fresh(m.aff_to[i])) continue;
-                if (u < weight(i)) e = m.aff_to[i], ok = true;
-                else u -= weight(i);
-              }
-            }
-          }
-        }
-        // ... else the layer's popularity (alias draws), retried on repeats ...
-        for (int tries = 0; tries < kMaxTries && !ok; ++tries) {
-          const std::uint64_t v = rng.next();
-          const auto c = static_cast<std::uint32_t>(((v >> 32) * static_cast<std::uint32_t>(E)) >> 32);
-          e = static_cast<std::uint32_t>(v) < m.alias_threshold[dist + c] ? c : m.alias_other[dist + c];
-          ok = fresh(e);
-        }
-        // ... and an exact draw without the chosen ones when skew makes repeats persist.
-        if (!ok) e = draw_excluding(m, dist, slot, j, rng);
+        const bool follow = row_begin < row_end && (rng.next() >> 32) < m.aff;
+        if (!(follow && draw_partner(m, row_begin, row_end, taken, rng, e))) e = draw_popular(m, dist, taken, j, rng);
+        taken.add(e);
         slot[j] = static_cast<T>(e);
       }
+      for (int j = 0; j < K; ++j) taken.remove(slot[j]);
     }
   }
 }

@@ -19,21 +19,24 @@ void normalise(double* w, int n) {
   for (int i = 0; i < n; ++i) w[i] /= s;
 }
 
-// Walker/Vose alias table of n normalised weights.
-void build_alias(const double* w, int n, std::uint32_t* threshold, std::uint32_t* other) {
+// Walker/Vose alias table of n normalised weights: cell i keeps i with probability
+// threshold[i] / 2^32, else gives other[i].
+void build_alias(const double* w, int n, std::vector<std::uint32_t>& threshold, std::vector<std::uint32_t>& other) {
   std::vector<double> scaled(static_cast<std::size_t>(n));
   std::vector<int> small, large;
   for (int i = 0; i < n; ++i) {
     scaled[static_cast<std::size_t>(i)] = w[i] * n;
     (scaled[static_cast<std::size_t>(i)] < 1.0 ? small : large).push_back(i);
   }
-  for (int i = 0; i < n; ++i) threshold[i] = 0xFFFFFFFFu, other[i] = static_cast<std::uint32_t>(i);
+  threshold.assign(static_cast<std::size_t>(n), 0xFFFFFFFFu);
+  other.resize(static_cast<std::size_t>(n));
+  std::iota(other.begin(), other.end(), 0u);
   while (!small.empty() && !large.empty()) {
     int s = small.back(), l = large.back();
     small.pop_back();
     auto& ps = scaled[static_cast<std::size_t>(s)];
-    threshold[s] = static_cast<std::uint32_t>(std::min(ps * 4294967296.0, 4294967295.0));
-    other[s] = static_cast<std::uint32_t>(l);
+    threshold[static_cast<std::size_t>(s)] = static_cast<std::uint32_t>(std::min(ps * 4294967296.0, 4294967295.0));
+    other[static_cast<std::size_t>(s)] = static_cast<std::uint32_t>(l);
     auto& pl = scaled[static_cast<std::size_t>(l)];
     pl -= 1.0 - ps;
     if (pl < 1.0) {
@@ -66,7 +69,7 @@ int draw_weighted(const std::vector<double>& w, Rng& rng) {
 void balance_columns(std::vector<std::vector<std::pair<int, double>>>& rows, const double* from,
                      const double* to, int E) {
   std::vector<double> f(static_cast<std::size_t>(E), 1.0), mass(static_cast<std::size_t>(E));
-  for (int it = 0; it < 50; ++it) {
+  for (int it = 0; it < 100; ++it) {
     std::fill(mass.begin(), mass.end(), 0.0);
     for (int a = 0; a < E; ++a) {
       const auto& row = rows[static_cast<std::size_t>(a)];
@@ -78,7 +81,7 @@ void balance_columns(std::vector<std::vector<std::pair<int, double>>>& rows, con
     for (int b = 0; b < E; ++b) {
       auto& fb = f[static_cast<std::size_t>(b)];
       if (to[b] <= 0) fb = 0;
-      else if (mass[static_cast<std::size_t>(b)] > 0) fb = std::clamp(fb * to[b] / mass[static_cast<std::size_t>(b)], 0.02, 50.0);
+      else if (mass[static_cast<std::size_t>(b)] > 0) fb = std::clamp(fb * to[b] / mass[static_cast<std::size_t>(b)], 1e-6, 1e6);
     }
   }
   for (auto& row : rows)
@@ -162,10 +165,12 @@ Model build_model(const SynthParams& p) {
       }
     }
   }
-  m.alias_threshold.resize(m.weights.size());
-  m.alias_other.resize(m.weights.size());
-  for (std::size_t off = 0; off < m.weights.size(); off += static_cast<std::size_t>(E))
-    build_alias(m.weights.data() + off, E, m.alias_threshold.data() + off, m.alias_other.data() + off);
+  std::vector<std::uint32_t> threshold, other;
+  m.alias.reserve(m.weights.size());
+  for (std::size_t off = 0; off < m.weights.size(); off += static_cast<std::size_t>(E)) {
+    build_alias(m.weights.data() + off, E, threshold, other);
+    for (int e = 0; e < E; ++e) m.alias.push_back({threshold[static_cast<std::size_t>(e)], other[static_cast<std::size_t>(e)]});
+  }
 
   // A shared map serves every (domain, phase); each copy is sharpened and balanced against
   // that (domain, phase)'s popularity.
@@ -187,20 +192,25 @@ Model build_model(const SynthParams& p) {
     }
     const double* from = m.weights.data() + m.dist(static_cast<std::uint32_t>(d), static_cast<int>(ph), static_cast<int>(l));
     balance_columns(block, from, from + E, E);
+    if (!p.affinity_bias.empty()) {
+      const double* bias = p.affinity_bias.data() + (ph * static_cast<std::size_t>(L) + l + 1) * E;
+      for (auto& row : block)
+        for (auto& [b, w] : row) w *= bias[b];
+    }
     for (int a = 0; a < E; ++a) {
       const std::size_t i = blk * E + static_cast<std::size_t>(a);
-      const auto& row = block[static_cast<std::size_t>(a)];
-      double total = 0;
-      for (const auto& [b, w] : row) total += w;
-      double acc = 0;
-      for (const auto& [b, w] : row) {
-        if (!(w > 0) || !(total > 0)) continue;
-        acc += w;
-        m.aff_to.push_back(static_cast<std::uint32_t>(b));
-        m.aff_cum.push_back(static_cast<std::uint64_t>(acc / total * 4294967296.0));
+      std::vector<double> w;
+      std::vector<std::uint16_t> partner;
+      for (const auto& [b, wb] : block[static_cast<std::size_t>(a)])
+        if (wb > 0) partner.push_back(static_cast<std::uint16_t>(b)), w.push_back(wb);
+      if (!w.empty()) {
+        normalise(w.data(), static_cast<int>(w.size()));
+        build_alias(w.data(), static_cast<int>(w.size()), threshold, other);
+        for (std::size_t c = 0; c < w.size(); ++c)
+          m.partners.push_back({threshold[c], static_cast<std::uint16_t>(other[c]), partner[c]});
+        m.aff_p.insert(m.aff_p.end(), w.begin(), w.end());
       }
-      if (m.aff_to.size() > m.aff_begin[i]) m.aff_cum.back() = 4294967296ull;
-      m.aff_begin[i + 1] = static_cast<std::uint32_t>(m.aff_to.size());
+      m.aff_begin[i + 1] = static_cast<std::uint32_t>(m.partners.size());
     }
   }
   for (std::size_t i = 1; i <= rows; ++i) m.aff_begin[i] = std::max(m.aff_begin[i], m.aff_begin[i - 1]);

@@ -11,16 +11,26 @@ namespace moeplan::trace::synth {
 struct Model {
   int domains = 0, layers = 0, experts = 0, top_k = 0;
   // Per distribution (domain, phase, layer): normalised weights and a Walker alias table
-  // (O(1) draws). Index of expert e: dist(d, ph, l) + e.
+  // (O(1) draws). Index of expert e: dist(d, ph, l) + e. A draw picks cell c uniformly and
+  // keeps c when 32 random bits are below its threshold, else takes its `other`.
   std::vector<double> weights;
-  std::vector<std::uint32_t> alias_threshold;  // keep e when the low 32 bits are below this
-  std::vector<std::uint32_t> alias_other;
+  struct AliasCell {
+    std::uint32_t threshold, other;
+  };
+  std::vector<AliasCell> alias;
   // Affinity partners of expert a at layer l (transition l -> l+1) in (domain, phase): entries
-  // [aff_begin[i], aff_begin[i+1]) of aff_to / aff_cum (cumulative, scaled to 2^32), where
-  // i = aff_row(d, ph, l, a).
+  // [aff_begin[i], aff_begin[i+1]) of `partners` and `aff_p`, i = aff_row(d, ph, l, a). Each row is
+  // an alias table over its entries (O(1) draws, whatever the row length; `alias` is relative
+  // to the row's first entry) packed into 8 bytes per entry: rows are picked at random per
+  // token-layer, so the generator's time goes into cache misses on them, one line per short row.
+  // aff_p: the partners' probabilities (normalised within the row), for exact draws.
+  struct Partner {
+    std::uint32_t threshold;
+    std::uint16_t alias, expert;  // experts <= 65535 (validated), so row lengths are too
+  };
   std::vector<std::uint32_t> aff_begin;
-  std::vector<std::uint32_t> aff_to;
-  std::vector<std::uint64_t> aff_cum;
+  std::vector<Partner> partners;
+  std::vector<double> aff_p;
   // Thresholds on 32-bit draws: a token-layer copies the previous token's set below `stick`;
   // a slot follows the affinity map below `aff`.
   std::uint64_t stick = 0, aff = 0;

@@ -86,6 +86,9 @@ void SynthParams::validate() const {
       for (const auto& [b, w] : row)
         if (b < 0 || b >= experts || !(w >= 0)) bad("affinity_map partner out of range");
   }
+  if (!affinity_bias.empty() && affinity_bias.size() != 2 * per_phase) bad("affinity_bias must be [2][layers][experts]");
+  for (double w : affinity_bias)
+    if (!(w > 0) || !std::isfinite(w)) bad("affinity_bias multipliers must be finite and > 0");
   for (const auto& s : shapes)
     if (s.domain >= domains.size()) bad("a request shape names a missing domain");
 }
@@ -125,6 +128,7 @@ nlohmann::json params_to_json(const SynthParams& p) {
     map.push_back(r);
   }
   j["affinity_map"] = map;  // rows -> [[partner, weight], ...]
+  j["affinity_bias"] = p.affinity_bias;
   j["fit"] = p.fit;
   return j;
 }
@@ -162,6 +166,7 @@ SynthParams params_from_json(const nlohmann::json& j, const std::string& what) {
     get("affinity_partners", p.affinity_partners);
     get("decode_mix", p.decode_mix);
     get("popularity", p.popularity);
+    get("affinity_bias", p.affinity_bias);
     if (j.contains("fit")) p.fit = j.at("fit");
     if (j.contains("affinity_map"))
       for (const auto& row : j.at("affinity_map")) {

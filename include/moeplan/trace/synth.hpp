@@ -78,6 +78,11 @@ struct SynthParams {
   // [transition][expert] ((layers - 1) * experts rows, shared by all domains and phases) or
   // per [domain][phase][transition][expert].
   std::vector<std::vector<std::pair<int, double>>> affinity_map;
+  // [phase][layer][expert] multipliers of the affinity weights of partners at that layer,
+  // applied after the balancing (empty: none). The balancing matches single draws, but a
+  // token-layer draws k partners from one sharp row without replacement, so a hub partner can
+  // still be over-selected; the fit measures the loads and corrects them here.
+  std::vector<double> affinity_bias;
 
   // What fit_like measured (targets, calibrated values); informative only, not used to generate.
   nlohmann::json fit = nlohmann::json::object();
