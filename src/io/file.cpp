@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 
 #include "moeplan/io/error.hpp"
@@ -28,40 +29,29 @@ bool is_zstd(std::span<const std::byte> head) {
 }
 
 std::vector<char> zstd_decompress(std::span<const char> compressed, const std::string& what) {
-  std::vector<char> out;
-  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
   if (!ctx) throw Error(ErrorKind::internal, {what, "", ""}, "cannot create zstd context");
+  std::vector<char> out;
   unsigned long long hint = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
   if (hint != ZSTD_CONTENTSIZE_UNKNOWN && hint != ZSTD_CONTENTSIZE_ERROR && hint < (1ull << 34))
     out.reserve(hint);
   ZSTD_inBuffer in{compressed.data(), compressed.size(), 0};
   std::vector<char> chunk(ZSTD_DStreamOutSize());
-  std::size_t last = 0;
-  while (in.pos < in.size) {
+  // One decoding step into `chunk`; returns how many bytes it produced.
+  std::size_t pending = 0;  // ZSTD's hint: 0 once a frame is complete and flushed
+  auto step = [&] {
     ZSTD_outBuffer o{chunk.data(), chunk.size(), 0};
-    last = ZSTD_decompressStream(ctx, &o, &in);
-    if (ZSTD_isError(last)) {
-      std::string msg = ZSTD_getErrorName(last);
-      ZSTD_freeDCtx(ctx);
-      throw Error(ErrorKind::bad_input, {what, "", ""}, "zstd: " + msg);
-    }
+    pending = ZSTD_decompressStream(ctx.get(), &o, &in);
+    if (ZSTD_isError(pending))
+      throw Error(ErrorKind::bad_input, {what, "", ""}, std::string("zstd: ") + ZSTD_getErrorName(pending));
     out.insert(out.end(), chunk.data(), chunk.data() + o.pos);
-    if (o.pos == 0 && in.pos < in.size && last == 0) continue;
+    return o.pos;
+  };
+  while (in.pos < in.size) step();
+  // Flush what the decoder still holds; no progress means the frame was cut short.
+  while (pending != 0 && step() != 0) {
   }
-  // Flush whatever the decoder still holds.
-  while (last != 0) {
-    ZSTD_outBuffer o{chunk.data(), chunk.size(), 0};
-    last = ZSTD_decompressStream(ctx, &o, &in);
-    if (ZSTD_isError(last)) {
-      std::string msg = ZSTD_getErrorName(last);
-      ZSTD_freeDCtx(ctx);
-      throw Error(ErrorKind::bad_input, {what, "", ""}, "zstd: " + msg);
-    }
-    out.insert(out.end(), chunk.data(), chunk.data() + o.pos);
-    if (o.pos == 0) break;  // no progress: the frame is truncated
-  }
-  ZSTD_freeDCtx(ctx);
-  if (last != 0) throw Error(ErrorKind::bad_input, {what, "", ""}, "zstd: truncated frame");
+  if (pending != 0) throw Error(ErrorKind::bad_input, {what, "", ""}, "zstd: truncated frame");
   return out;
 }
 

@@ -23,12 +23,9 @@ class Scanner {
     for (;;) {
       if (!(s == 0 ? first_step() : decode_step(s))) return false;
       ++s;
-      skip_ws();
-      if (eat(',')) {
-        skip_ws();
-        continue;
-      }
-      if (!eat(']')) return false;
+      const Next next = after_element(']');
+      if (next == Next::bad) return false;
+      if (next == Next::more) continue;
       break;
     }
     skip_ws();
@@ -45,6 +42,18 @@ class Scanner {
     if (*p_ != c) return false;
     ++p_;
     return true;
+  }
+
+  // After a list or object element: another one follows (',' and blanks eaten), the
+  // container ends (`close` eaten), or neither.
+  enum class Next { more, end, bad };
+  Next after_element(char close) {
+    skip_ws();
+    if (eat(',')) {
+      skip_ws();
+      return Next::more;
+    }
+    return eat(close) ? Next::end : Next::bad;
   }
 
   // A canonical unsigned integer <= 65535 (JSON forbids leading zeros).
@@ -82,12 +91,9 @@ class Scanner {
       const auto e = static_cast<std::uint16_t>(v);
       if (std::find(dst, dst + j, e) != dst + j) return false;
       dst[j++] = e;
-      skip_ws();
-      if (eat(',')) {
-        skip_ws();
-        continue;
-      }
-      if (!eat(']')) return false;
+      const Next next = after_element(']');
+      if (next == Next::bad) return false;
+      if (next == Next::more) continue;
       break;
     }
     if (out_.k == 0) out_.k = j;
@@ -118,23 +124,17 @@ class Scanner {
           if (!token(scratch)) return false;
           ids.insert(ids.end(), scratch, scratch + out_.k);
           ++t;
-          skip_ws();
-          if (eat(',')) {
-            skip_ws();
-            continue;
-          }
-          if (!eat(']')) return false;
+          const Next next = after_element(']');
+          if (next == Next::bad) return false;
+          if (next == Next::more) continue;
           break;
         }
         if (per_layer.size() == 1) out_.prefill = t;
         if (t != out_.prefill) return false;
       }
-      skip_ws();
-      if (eat(',')) {
-        skip_ws();
-        continue;
-      }
-      if (!eat('}')) return false;
+      const Next next = after_element('}');
+      if (next == Next::bad) return false;
+      if (next == Next::more) continue;
       break;
     }
     moe_ = per_layer.size();
@@ -176,12 +176,9 @@ class Scanner {
         if (!eat(']')) return false;
         ++moe;
       }
-      skip_ws();
-      if (eat(',')) {
-        skip_ws();
-        continue;
-      }
-      if (!eat('}')) return false;
+      const Next next = after_element('}');
+      if (next == Next::bad) return false;
+      if (next == Next::more) continue;
       return i + 1 == out_.layer_keys.size();
     }
   }
