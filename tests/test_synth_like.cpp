@@ -1,7 +1,6 @@
 // `trace synth --like` against both real sets: the synthetic trace must reproduce the real
 // per-layer max/mean load, prefill/decode Spearman, layer and token coverage within 10 %
-// (means over layers), and every layer's max/mean load within 10 % (DeepSeek) / 15 %
-// (Maverick: its layer 19 is 13 % off with this seed; open, see docs/synth.md).
+// (means over layers), and every layer's max/mean load within 10 %.
 #include <cstdio>
 
 #include "moeplan/trace/import.hpp"
@@ -13,8 +12,8 @@ namespace {
 
 double rel(double got, double want) { return std::abs(got - want) / std::abs(want); }
 
-void check_like(const TraceSet& real, double layer_tolerance) {
-  SynthParams p = fit_like(real, {12, 0.02, {}});
+void check_like(const TraceSet& real) {
+  SynthParams p = fit_like(real, FitOptions{});
   EXPECT_EQ(p.requests, real.requests.size());
   p.seed = 12345;  // not the calibration seed: the fit must generalise to fresh draws
   TraceSet syn = synthesize(p);
@@ -31,7 +30,7 @@ void check_like(const TraceSet& real, double layer_tolerance) {
   if (want.has_spearman)
     EXPECT_LE(rel(got.spearman_mean, want.spearman_mean), 0.10) << got.spearman_mean << " vs " << want.spearman_mean;
   for (std::size_t l = 0; l < want.max_over_mean.size(); ++l)
-    EXPECT_LE(rel(got.max_over_mean[l], want.max_over_mean[l]), layer_tolerance)
+    EXPECT_LE(rel(got.max_over_mean[l], want.max_over_mean[l]), 0.10)
         << "layer " << l << " max/mean " << got.max_over_mean[l] << " vs " << want.max_over_mean[l];
 }
 
@@ -40,14 +39,14 @@ TEST(SynthLike, Maverick) {
   auto base = testing::shared_dir() / "data/llama4-maverick-mmlu";
   ImportOptions opt;
   opt.num_experts = 128;
-  check_like(import_traces({(base / "abstract_algebra").string(), (base / "anatomy").string()}, opt), 0.15);
+  check_like(import_traces({(base / "abstract_algebra").string(), (base / "anatomy").string()}, opt));
 }
 
 TEST(SynthLike, DeepSeek) {
   MOEPLAN_REQUIRE_SHARED("data/deepseek-v2-lite-puffin/traces");
   ImportOptions opt;
   opt.num_experts = 64;
-  check_like(import_traces({(testing::shared_dir() / "data/deepseek-v2-lite-puffin/traces").string()}, opt), 0.10);
+  check_like(import_traces({(testing::shared_dir() / "data/deepseek-v2-lite-puffin/traces").string()}, opt));
 }
 
 }  // namespace

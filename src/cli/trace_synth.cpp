@@ -21,7 +21,7 @@ void register_trace_synth(CLI::App& trace) {
     std::string prefill, decode, params_file, output;
     std::vector<std::string> like;
     int domains = 1;
-    int rounds = 12;
+    int rounds = trace::FitOptions{}.max_rounds;
     bool print_params = false, compress = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();

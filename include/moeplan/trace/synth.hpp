@@ -109,7 +109,8 @@ struct FitMetrics {
 FitMetrics fit_metrics(const TraceSet& set);
 
 struct FitOptions {
-  int max_rounds = 12;        // calibration rounds (each generates and measures one trace)
+  int max_rounds = 20;        // most calibration rounds (each generates and measures one trace;
+                              // the loop stops early once every metric is within tolerance)
   double tolerance = 0.02;    // stop when every matched metric is within this relative error
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
