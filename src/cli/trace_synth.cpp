@@ -109,7 +109,7 @@ void register_trace_synth(CLI::App& trace) {
     if (o->print_params) std::cout << trace::params_to_json(p).dump(1) << "\n";
     if (o->output.empty()) return;
     auto t0 = std::chrono::steady_clock::now();
-    trace::TraceSet set = trace::synthesize(p);
+    trace::TraceSet set = trace::synthesize(p, o->quiet ? trace::Progress{} : stderr_progress("generating requests", false));
     auto t1 = std::chrono::steady_clock::now();
     trace::save_moet(set, o->output, {o->compress, 3});
     auto t2 = std::chrono::steady_clock::now();

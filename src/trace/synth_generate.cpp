@@ -1,5 +1,6 @@
 // The synthetic generator: SynthParams -> TraceSet, parallel over requests.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -203,7 +204,7 @@ template <class T>
 
 }  // namespace
 
-TraceSet synthesize(const SynthParams& p) {
+TraceSet synthesize(const SynthParams& p, const Progress& progress) {
   p.validate();
   const Model m = synth::build_model(p);
   TraceSet set;
@@ -240,11 +241,17 @@ TraceSet synthesize(const SynthParams& p) {
     // Uninitialised storage: every id is written below, by the thread that owns the request
     // (first touch places the pages near it).
     std::shared_ptr<T[]> ids(new T[std::max<std::size_t>(total, 1)]);
+    std::atomic<std::size_t> done{0};
 #pragma omp parallel for schedule(dynamic, 16)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       const Request& q = set.requests[static_cast<std::size_t>(i)];
       generate_request<T>(m, p, static_cast<std::uint64_t>(i), shapes[static_cast<std::size_t>(i)],
                           ids.get() + q.token_offset * per_token);
+      const std::size_t d = ++done;
+      if (progress && (d % 256 == 0 || d == static_cast<std::size_t>(n))) {
+#pragma omp critical(moeplan_synth_progress)
+        progress(d, static_cast<std::size_t>(n));
+      }
     }
     const T* data = ids.get();
     set.ids = ExpertIds::view(std::shared_ptr<const void>(ids, data), data, total, sizeof(T));

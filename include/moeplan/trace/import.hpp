@@ -24,9 +24,6 @@ enum class Format {
 };
 const char* format_name(Format f);
 
-// Called as work progresses (done <= total); may be empty.
-using Progress = std::function<void(std::size_t done, std::size_t total)>;
-
 struct ImportOptions {
   std::string domain;      // when non-empty, the domain label of every request
   int num_experts = 0;     // E; 0 = from the file's metadata, else max id + 1

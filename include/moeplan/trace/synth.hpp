@@ -95,7 +95,7 @@ nlohmann::json params_to_json(const SynthParams& p);
 // Throws Error{bad_input} naming `what` when the JSON does not describe valid parameters.
 SynthParams params_from_json(const nlohmann::json& j, const std::string& what);
 
-TraceSet synthesize(const SynthParams& p);
+TraceSet synthesize(const SynthParams& p, const Progress& progress = {});
 
 // The metrics that `fit_like` matches, of one trace.
 struct FitMetrics {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -17,6 +18,9 @@
 #include <vector>
 
 namespace moeplan::trace {
+
+// Called as long work progresses (done <= total), from one thread at a time; may be empty.
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
 
 enum class Phase : std::uint8_t { prefill = 0, decode = 1 };
 const char* phase_name(Phase p);
