@@ -114,18 +114,24 @@ std::string default_domain(const std::string& path) {
 
 Format detect_format(const std::string& path) {
   std::string head = io::read_head(path, 64);
-  if (head.empty()) throw_bad_input(path, "", "", "empty file");
+  // Before calling a file empty or unknown, read it whole: that names the real cause when
+  // there is one (a missing file, a zstd frame cut short).
+  auto reject = [&path](const std::string& message) -> Format {
+    io::read_file(path);
+    throw_bad_input(path, "", "", message);
+  };
+  if (head.empty()) return reject("empty file");
   if (is_moet(std::span<const char>(head.data(), head.size()))) return Format::moet;
   if (head.rfind("\x93NUMPY", 0) == 0) return Format::npy;
   if (head.rfind("PK\x03\x04", 0) == 0 || head.rfind("PK\x05\x06", 0) == 0) return Format::npz;
   std::size_t i = 0;
   if (head.rfind("\xEF\xBB\xBF", 0) == 0) i = 3;
   while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
-  if (i == head.size()) throw_bad_input(path, "", "", "empty file (only whitespace)");
+  if (i == head.size()) return reject("empty file (only whitespace)");
   if (head[i] == '[') return Format::paper_c_json;
   if (head[i] == '{') return Format::jsonl;
   if (head.compare(i, 9, "Layer ID,") == 0) return Format::moe_beyond_csv;
-  throw_bad_input(path, "", "", "unrecognised trace format (expected Paper C JSON, MoE-Beyond CSV, .npy, .npz, moeplan JSONL or .moet)");
+  return reject("unrecognised trace format (expected Paper C JSON, MoE-Beyond CSV, .npy, .npz, moeplan JSONL or .moet)");
 }
 
 ParsedFile parse_file(const std::string& path, Format format, const std::string& domain) {
