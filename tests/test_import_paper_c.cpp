@@ -24,13 +24,7 @@ mt::ParsedFile parse(const std::string& text, const std::string& path = "dir/7.j
 
 // The error a bad input raises (fails the test when none is raised).
 moeplan::Error parse_error(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const moeplan::Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error for: " << text;
-  return moeplan::Error(moeplan::ErrorKind::internal, {}, "none");
+  return moeplan::testing::error_from([&] { parse(text); }, text);
 }
 
 }  // namespace

@@ -80,6 +80,16 @@ CliResult run_cli(const std::vector<std::string>& args) {
   return r;
 }
 
+moeplan::Error error_from(const std::function<void()>& run, const std::string& what) {
+  try {
+    run();
+  } catch (const moeplan::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for: " << what;
+  return moeplan::Error(moeplan::ErrorKind::internal, {}, "none");
+}
+
 void write_text(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "moeplan/io/error.hpp"
+
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +40,10 @@ struct CliResult {
 };
 // Runs the built moeplan binary with the given arguments (no shell interpretation).
 CliResult run_cli(const std::vector<std::string>& args);
+
+// The moeplan::Error that `run` throws; when it throws none, the test fails (naming `what`)
+// and an internal error is returned so that callers can still inspect something.
+moeplan::Error error_from(const std::function<void()>& run, const std::string& what);
 
 // Writes bytes to a file.
 void write_text(const std::string& path, const std::string& content);
