@@ -13,5 +13,9 @@ void register_trace_synth(CLI::App& trace);
 void register_analyze(CLI::App& app);
 void register_estimate(CLI::App& app);
 void register_validate(CLI::App& app);
+void register_sweep(CLI::App& app);
+void register_place(CLI::App& app);
+void register_traffic(CLI::App& app);
+void register_eplb(CLI::App& app);
 
 }  // namespace moeplan::cli

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   moeplan::cli::register_analyze(app);
   moeplan::cli::register_estimate(app);
   moeplan::cli::register_validate(app);
+  moeplan::cli::register_sweep(app);
+  moeplan::cli::register_place(app);
+  moeplan::cli::register_traffic(app);
+  moeplan::cli::register_eplb(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,13 @@
+// moeplan sweep: placeholder registration; the subcommand is being built (see its issue).
+#include "cli/commands.hpp"
+#include "moeplan/io/error.hpp"
+
+namespace moeplan::cli {
+
+void register_sweep(CLI::App& app) {
+  auto* cmd = app.add_subcommand("sweep", "(not built yet)");
+  cmd->group("");  // hidden until it works
+  cmd->callback([] { throw Error(ErrorKind::usage, {}, "moeplan sweep is not built yet"); });
+}
+
+}  // namespace moeplan::cli
