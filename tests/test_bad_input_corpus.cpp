@@ -1,4 +1,4 @@
-// The bad-input corpus: every tests/corpus/<format>/MANIFEST.tsv lists bad files with the
+// The bad-input corpus: every tests/bad-inputs/<format>/MANIFEST.tsv lists bad files with the
 // exit code and a stderr substring that `moeplan trace convert` must give. Lines are
 //   filename <TAB> exit code <TAB> substring [<TAB> extra CLI args, space separated]
 // ('#' starts a comment line). For each entry: the exit code matches, stderr is exactly one
@@ -39,7 +39,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 std::vector<Entry> load_manifests() {
   std::vector<Entry> out;
   std::vector<fs::path> manifests;
-  for (const auto& dir : fs::directory_iterator(moeplan::testing::source_dir() / "tests" / "corpus"))
+  for (const auto& dir : fs::directory_iterator(moeplan::testing::source_dir() / "tests" / "bad-inputs"))
     if (fs::exists(dir.path() / "MANIFEST.tsv")) manifests.push_back(dir.path() / "MANIFEST.tsv");
   std::sort(manifests.begin(), manifests.end());
   for (const auto& m : manifests) {
@@ -95,7 +95,7 @@ TEST(BadInputCorpus, EveryEntryFailsCleanly) {
 TEST(BadInputCorpus, ManifestsListEveryFile) {
   std::vector<std::string> listed;
   for (const auto& e : load_manifests()) listed.push_back(e.file.string());
-  for (const auto& dir : fs::directory_iterator(moeplan::testing::source_dir() / "tests" / "corpus")) {
+  for (const auto& dir : fs::directory_iterator(moeplan::testing::source_dir() / "tests" / "bad-inputs")) {
     if (!fs::exists(dir.path() / "MANIFEST.tsv")) continue;
     for (const auto& f : fs::directory_iterator(dir.path())) {
       const std::string name = f.path().filename().string();

@@ -1,4 +1,4 @@
-// Bad model configs (tests/corpus/model_config/): `moeplan estimate --model FILE` exits 3
+// Bad model configs (tests/bad-inputs/model_config/): `moeplan estimate --model FILE` exits 3
 // (bad input) with one stderr line that names the file and the offending field.
 #include <gtest/gtest.h>
 
@@ -34,7 +34,7 @@ const Case kCases[] = {
 }  // namespace
 
 TEST(PerfBadInputs, EachConfigIsRefusedWithOneLine) {
-  auto dir = moeplan::testing::source_dir() / "tests/corpus/model_config";
+  auto dir = moeplan::testing::source_dir() / "tests/bad-inputs/model_config";
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.path().extension() == ".json";
   EXPECT_EQ(files, std::size(kCases)) << "every corpus file needs a case here";

@@ -1,4 +1,4 @@
-// Measurement CSV readers: every bad file in tests/corpus/{silicon,splitwise,vidur-mlp}/ is
+// Measurement CSV readers: every bad file in tests/bad-inputs/{silicon,splitwise,vidur-mlp}/ is
 // refused by `moeplan validate` with exit 3 and one line naming the file, line and column.
 #include <gtest/gtest.h>
 
@@ -42,7 +42,7 @@ const Case kCases[] = {
 }  // namespace
 
 TEST(PerfValidateInputs, EachBadFileIsRefusedWithOneLine) {
-  auto root = moeplan::testing::source_dir() / "tests/corpus";
+  auto root = moeplan::testing::source_dir() / "tests/bad-inputs";
   std::size_t files = 0;
   for (const char* fmt : {"silicon", "splitwise", "vidur-mlp"})
     for (const auto& e : std::filesystem::directory_iterator(root / fmt)) files += e.path().extension() == ".csv";
