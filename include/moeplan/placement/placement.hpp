@@ -43,6 +43,10 @@ struct Placement {
   int layers = 0;
   std::vector<std::int32_t> slot_expert;  // [layer][slot]: logical expert, or -1 when empty
   std::string algorithm;                  // e.g. "contiguous", "eplb", "locality"
+  // Model layer index of each placed MoE layer (size layers; from the trace's ModelInfo) and
+  // the model's total layer count (0 when unknown). Engine exports key layers by these.
+  std::vector<int> moe_layer_ids;
+  int model_layers = 0;
   nlohmann::json provenance = nlohmann::json::object();  // options, fit trace, seed (free form)
 
   std::span<const std::int32_t> layer(int l) const {
@@ -53,7 +57,7 @@ struct Placement {
     return {slot_expert.data() + static_cast<std::size_t>(l) * cluster.slots(),
             static_cast<std::size_t>(cluster.slots())};
   }
-  // An empty placement of the right shape (every slot -1).
+  // An empty placement of the right shape (every slot -1); moe_layer_ids 0..layers-1.
   static Placement empty(const Cluster& c, int num_experts, int layers, std::string algorithm);
 
   // Throws Error{bad_input} naming `what`, the layer and the field when an invariant is broken:
