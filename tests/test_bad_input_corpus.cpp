@@ -1,6 +1,9 @@
 // The bad-input corpus: every tests/bad-inputs/<format>/MANIFEST.tsv lists bad files with the
-// exit code and a stderr substring that `moeplan trace convert` must give. Lines are
+// exit code and a stderr substring that moeplan must give. Lines are
 //   filename <TAB> exit code <TAB> substring [<TAB> extra CLI args, space separated]
+// The command is `moeplan trace convert FILE -o OUT`, unless the folder has a COMMAND file: one
+// line of arguments where {file} is the bad file, {out} the output path and {src} the
+// repository root (e.g. `place {src}/data/samples/x.moet --nodes 2 --previous {file} -o {out}`).
 // ('#' starts a comment line). For each entry: the exit code matches, stderr is exactly one
 // line naming the file and holding the substring, and no output (or temp file) is left.
 #include <gtest/gtest.h>
@@ -25,6 +28,7 @@ struct Entry {
   int exit_code = 0;
   std::string substring;
   std::vector<std::string> extra_args;
+  std::vector<std::string> command;  // the folder's COMMAND template, empty: trace convert
   std::string where;  // manifest:line, for messages
 };
 
@@ -43,6 +47,14 @@ std::vector<Entry> load_manifests() {
     if (fs::exists(dir.path() / "MANIFEST.tsv")) manifests.push_back(dir.path() / "MANIFEST.tsv");
   std::sort(manifests.begin(), manifests.end());
   for (const auto& m : manifests) {
+    std::vector<std::string> command;
+    if (fs::exists(m.parent_path() / "COMMAND")) {
+      std::ifstream cin(m.parent_path() / "COMMAND");
+      std::string text;
+      std::getline(cin, text);
+      for (const auto& a : split(text, ' '))
+        if (!a.empty()) command.push_back(a);
+    }
     std::ifstream in(m);
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
@@ -58,6 +70,7 @@ std::vector<Entry> load_manifests() {
       e.file = m.parent_path() / cols[0];
       e.exit_code = std::stoi(cols[1]);
       e.substring = cols[2];
+      e.command = command;
       if (cols.size() == 4)
         for (const auto& a : split(cols[3], ' '))
           if (!a.empty()) e.extra_args.push_back(a);
@@ -77,6 +90,16 @@ TEST(BadInputCorpus, EveryEntryFailsCleanly) {
     ASSERT_TRUE(fs::exists(e.file)) << "listed file is missing";
     TempDir tmp;
     std::vector<std::string> args = {"trace", "convert", e.file.string(), "-o", tmp.file("out.moet")};
+    if (!e.command.empty()) {
+      args.clear();
+      for (std::string a : e.command) {
+        for (auto [key, value] : {std::pair<std::string, std::string>{"{file}", e.file.string()},
+                                  {"{out}", tmp.file("out")},
+                                  {"{src}", moeplan::testing::source_dir().string()}})
+          if (auto at = a.find(key); at != std::string::npos) a.replace(at, key.size(), value);
+        args.push_back(a);
+      }
+    }
     args.insert(args.end(), e.extra_args.begin(), e.extra_args.end());
     const auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, e.exit_code) << r.err;
@@ -99,7 +122,7 @@ TEST(BadInputCorpus, ManifestsListEveryFile) {
     if (!fs::exists(dir.path() / "MANIFEST.tsv")) continue;
     for (const auto& f : fs::directory_iterator(dir.path())) {
       const std::string name = f.path().filename().string();
-      if (name == "MANIFEST.tsv" || name.rfind("README", 0) == 0) continue;
+      if (name == "MANIFEST.tsv" || name == "COMMAND" || name.rfind("README", 0) == 0) continue;
       if (name.size() > 12 && name.compare(name.size() - 12, 12, ".phases.json") == 0) continue;
       EXPECT_NE(std::find(listed.begin(), listed.end(), f.path().string()), listed.end())
           << name << " is in " << dir.path() << " but not in its MANIFEST.tsv";

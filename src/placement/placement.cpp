@@ -46,7 +46,7 @@ Placement Placement::empty(const Cluster& c, int num_experts, int layers, std::s
 
 void Placement::check(const std::string& what) const {
   auto fail = [&](const std::string& record, const std::string& field, const std::string& msg) {
-    throw Error(ErrorKind::bad_input, Location{what, record, field}, msg);
+    throw Error(ErrorKind::bad_input, Location{what, record, field.empty() ? "" : "field \"" + field + "\""}, msg);
   };
   if (cluster.nodes <= 0 || cluster.gpus_per_node <= 0 || cluster.slots_per_gpu <= 0)
     fail("", "cluster", "nodes, gpus_per_node and slots_per_gpu must be positive");

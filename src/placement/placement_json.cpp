@@ -21,7 +21,7 @@ constexpr long long kMaxEntries = 1LL << 28;  // layers x slots: refuse absurd s
 
 [[noreturn]] void bad(const std::string& what, const std::string& record, const std::string& field,
                       const std::string& msg) {
-  throw Error(ErrorKind::bad_input, Location{what, record, field}, msg);
+  throw Error(ErrorKind::bad_input, Location{what, record, field.empty() ? "" : "field \"" + field + "\""}, msg);
 }
 
 int get_int(const nlohmann::json& j, const char* key, const std::string& what, const std::string& record, int lo, int hi) {
