@@ -1,6 +1,7 @@
 // moeplan estimate: latency, throughput and memory of one model x hardware x layout.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -8,7 +9,9 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "moeplan/io/error.hpp"
+#include "moeplan/perf/calibration.hpp"
 #include "moeplan/perf/estimate.hpp"
+#include "moeplan/perf/serving.hpp"
 #include "moeplan/perf/zoo.hpp"
 
 namespace moeplan::cli {
@@ -31,9 +34,10 @@ nlohmann::json step_json(const perf::StepCost& s) {
 
 void register_estimate(CLI::App& app) {
   struct Opts {
-    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default";
+    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration;
     perf::Parallel par;
     perf::Workload wl;
+    std::int64_t concurrency = 0;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -44,7 +48,13 @@ void register_estimate(CLI::App& app) {
   cmd->add_option("--pp", o->par.pp, "Pipeline stages")->check(CLI::Range(1, 4096));
   cmd->add_option("--ep", o->par.ep, "Expert parallelism (divides tp x dp)")->check(CLI::Range(1, 65536));
   cmd->add_option("--dp", o->par.dp, "Attention data parallelism")->check(CLI::Range(1, 4096));
-  cmd->add_option("--batch", o->wl.batch, "Sequences in the batch")->check(CLI::Range(1, 1 << 24));
+  auto* batch = cmd->add_option("--batch", o->wl.batch, "Sequences in one static batch (prefill together, then decode)")
+                    ->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--concurrency", o->concurrency,
+                  "Steady-state serving with this many requests in flight (continuous batching, chunked prefill): "
+                  "TTFT / TPOT as a serving benchmark measures them")
+      ->check(CLI::Range(1, 1 << 24))
+      ->excludes(batch);
   cmd->add_option("--input-len", o->wl.input_len, "Prompt tokens per sequence")->check(CLI::Range(1, 1 << 26));
   cmd->add_option("--output-len", o->wl.output_len, "Generated tokens per sequence")->check(CLI::Range(1, 1 << 26));
   cmd->add_option("--dtype", o->dtype, "Weight format for every weight (default: from the config's quantization)");
@@ -52,17 +62,16 @@ void register_estimate(CLI::App& app) {
   cmd->add_option("--kv-dtype", o->kv_dtype, "KV-cache format (default: the activation format)");
   cmd->add_option("--efficiency", o->efficiency, "default (moeplan) or genz (GenZ's assumptions)")
       ->check(CLI::IsMember({"default", "genz"}));
+  cmd->add_option("--backend", o->backend, "Serving engine whose calibrated efficiencies to use")
+      ->check(CLI::IsMember({"trtllm", "vllm", "sglang"}));
+  cmd->add_option("--calibration", o->calibration, "Calibration YAML for --backend (default data/calibration/silicon-dense.yaml)");
   cmd->add_flag("--json", o->json, "Print JSON (ttft_s, tpot_s, e2e_s, throughput_tokens_per_s, memory, breakdown)");
   cmd->callback([o] {
     perf::ModelSpec model = perf::load_model(o->model);
     perf::Hardware hw = perf::load_hardware(o->hardware);
     perf::Precision prec;
-    if (!o->dtype.empty()) {
-      perf::DType w = dtype_option(o->dtype, "--dtype");
-      model.weights = perf::WeightDTypes{w, w, w, w, w};
-      // 8-bit weights run W8A8; 4-bit weights keep 16-bit activations unless told otherwise.
-      if (w == perf::DType::fp8 || w == perf::DType::int8 || w == perf::DType::fp16) prec.activations = w;
-    }
+    // 8-bit weights run W8A8; 4-bit weights keep 16-bit activations unless told otherwise.
+    if (!o->dtype.empty()) prec = perf::apply_weight_dtype(model, dtype_option(o->dtype, "--dtype"));
     if (!o->act_dtype.empty()) prec.activations = dtype_option(o->act_dtype, "--act-dtype");
     prec.kv_cache = o->kv_dtype.empty() ? prec.activations : dtype_option(o->kv_dtype, "--kv-dtype");
     perf::EstimateRequest r;
@@ -72,7 +81,37 @@ void register_estimate(CLI::App& app) {
     r.workload = o->wl;
     r.precision = prec;
     r.efficiency = o->efficiency == "genz" ? perf::Efficiency::genz() : perf::Efficiency::defaults();
-    perf::Estimate e = perf::estimate(r);
+    perf::ServingParams serving_params;
+    std::string eff_label = o->efficiency;
+    if (!o->backend.empty()) {
+      if (o->efficiency == "genz") throw_usage("--backend and --efficiency genz exclude each other");
+      perf::CalibrationSet cal =
+          perf::load_calibration(o->calibration.empty() ? perf::default_calibration_path() : o->calibration);
+      const bool w8a8 = prec.activations == perf::DType::fp8 || prec.activations == perf::DType::int8;
+      const perf::Calibration* c = cal.find(o->backend, w8a8 ? "fp8" : "bf16");
+      if (!c) throw_usage(fmt::format("{} has no calibration entry for backend {}", cal.source, o->backend));
+      r.efficiency = c->efficiency;
+      serving_params = c->serving;
+      eff_label = fmt::format("{} {} calibration", c->backend, c->precision);
+    }
+    perf::Estimate e;
+    perf::ServingEstimate se;
+    const bool serving = o->concurrency > 0;
+    if (serving) {
+      se = perf::serve_aggregated(r, perf::ServingWorkload{o->concurrency, o->wl.input_len, o->wl.output_len}, serving_params);
+      e.prefill = se.prefill;
+      e.decode = se.decode;
+      e.decode_context = static_cast<double>(o->wl.input_len + o->wl.output_len / 2);
+      e.ttft_s = se.ttft_s;
+      e.tpot_s = se.tpot_s;
+      e.e2e_s = se.e2e_s;
+      e.throughput_tokens_per_s = se.throughput_tokens_per_s;
+      e.throughput_tokens_per_s_per_gpu = se.throughput_tokens_per_s_per_gpu;
+      e.gpus = se.gpus;
+      e.memory = se.memory;
+    } else {
+      e = perf::estimate(r);
+    }
     for (const auto& w : model.warnings) std::fprintf(stderr, "moeplan: warning: %s: %s\n", model.name.c_str(), w.c_str());
     const perf::MemoryUse& m = e.memory;
     if (o->json) {
@@ -80,8 +119,12 @@ void register_estimate(CLI::App& app) {
           {"model", model.name},
           {"hardware", hw.name},
           {"parallel", {{"tp", r.parallel.tp}, {"pp", r.parallel.pp}, {"ep", r.parallel.ep}, {"dp", r.parallel.dp}, {"gpus", e.gpus}}},
-          {"workload", {{"batch", r.workload.batch}, {"input_len", r.workload.input_len}, {"output_len", r.workload.output_len}}},
+          {"workload", serving ? nlohmann::json{{"concurrency", o->concurrency}, {"input_len", r.workload.input_len},
+                                                {"output_len", r.workload.output_len}}
+                               : nlohmann::json{{"batch", r.workload.batch}, {"input_len", r.workload.input_len},
+                                                {"output_len", r.workload.output_len}}},
           {"efficiency", o->efficiency},
+          {"backend", o->backend.empty() ? nlohmann::json(nullptr) : nlohmann::json(o->backend)},
           {"ttft_s", e.ttft_s},
           {"tpot_s", e.tpot_s},
           {"e2e_s", e.e2e_s},
@@ -98,23 +141,33 @@ void register_estimate(CLI::App& app) {
           {"breakdown", {{"prefill", step_json(e.prefill)}, {"decode_step", step_json(e.decode)}}},
           {"warnings", model.warnings},
       };
+      if (serving)
+        j["serving"] = {{"running_requests", se.running},       {"kv_capacity_requests", se.kv_capacity},
+                        {"decode_step_s", se.decode_step_s},    {"mixed_step_s", se.mixed_step_s},
+                        {"prefill_service_s", se.prefill_service_s}, {"queue_s", se.queue_s}};
       print_json(j);
       return;
     }
     constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
-    std::cout << fmt::format("{} on {} x {} (tp {} pp {} ep {} dp {}), batch {}, {} in / {} out, efficiency {}\n",
+    std::cout << fmt::format("{} on {} x {} (tp {} pp {} ep {} dp {}), {} {}, {} in / {} out, efficiency {}\n",
                              model.name, e.gpus, hw.name, r.parallel.tp, r.parallel.pp, r.parallel.ep, r.parallel.dp,
-                             r.workload.batch, r.workload.input_len, r.workload.output_len, o->efficiency);
+                             serving ? "concurrency" : "batch", serving ? o->concurrency : r.workload.batch,
+                             r.workload.input_len, r.workload.output_len, eff_label);
     std::cout << fmt::format("  TTFT {:.3f} ms   TPOT {:.3f} ms (context {:.0f})   end-to-end {:.3f} s\n", e.ttft_s * 1e3,
                              e.tpot_s * 1e3, e.decode_context, e.e2e_s);
     std::cout << fmt::format("  throughput {:.1f} tokens/s ({:.1f} per GPU)\n", e.throughput_tokens_per_s,
                              e.throughput_tokens_per_s_per_gpu);
+    if (serving)
+      std::cout << fmt::format("  serving: {:.0f} running (KV room for {:.0f}), decode step {:.3f} ms, with its prefill share "
+                               "{:.3f} ms, own prefill {:.3f} ms, queue {:.3f} ms\n",
+                               se.running, std::min(se.kv_capacity, 1e9), se.decode_step_s * 1e3, se.mixed_step_s * 1e3,
+                               se.prefill_service_s * 1e3, se.queue_s * 1e3);
     std::cout << fmt::format("  memory per GPU: weights {:.2f} GiB, KV cache {:.2f} GiB, activations {:.2f} GiB, "
                              "reserved {:.2f} GiB = {:.2f} of {:.2f} GiB\n",
                              m.weights_bytes_per_gpu / GiB, m.kv_cache_bytes_per_gpu / GiB,
                              m.activations_bytes_per_gpu / GiB, m.reserved_bytes_per_gpu / GiB,
                              m.total_bytes_per_gpu / GiB, m.capacity_bytes_per_gpu / GiB);
-    std::cout << "  breakdown (ms)      prefill   decode step\n";
+    std::cout << (serving ? "  breakdown (ms)   own prefill   mixed step\n" : "  breakdown (ms)      prefill   decode step\n");
     for (int p = 0; p < perf::kParts; ++p) {
       if (e.prefill.part_s[p] == 0 && e.decode.part_s[p] == 0) continue;
       std::cout << fmt::format("    {:<14} {:>10.3f} {:>12.4f}\n", perf::part_name(static_cast<perf::Part>(p)),

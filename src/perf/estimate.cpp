@@ -8,44 +8,60 @@
 
 namespace moeplan::perf {
 
-void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w) {
-  if (p.tp < 1 || p.pp < 1 || p.ep < 1 || p.dp < 1) throw_usage("tp, pp, ep and dp must be >= 1");
-  if (m.heads % p.tp != 0)
-    throw_usage(fmt::format("tp {} does not divide the {} attention heads of {}", p.tp, m.heads, m.name));
-  if (p.pp > m.num_layers())
-    throw_usage(fmt::format("pp {} exceeds the {} layers of {}", p.pp, m.num_layers(), m.name));
+std::string parallel_problem(const ModelSpec& m, const Parallel& p, const Workload& w) {
+  if (p.tp < 1 || p.pp < 1 || p.ep < 1 || p.dp < 1) return "tp, pp, ep and dp must be >= 1";
+  if (m.heads % p.tp != 0) return fmt::format("tp {} does not divide the {} attention heads of {}", p.tp, m.heads, m.name);
+  if (p.pp > m.num_layers()) return fmt::format("pp {} exceeds the {} layers of {}", p.pp, m.num_layers(), m.name);
   if ((p.tp * p.dp) % p.ep != 0)
-    throw_usage(fmt::format("ep {} must divide the tp x dp = {} GPUs of a pipeline stage", p.ep, p.tp * p.dp));
-  if (p.ep > 1 && !m.is_moe()) throw_usage(fmt::format("ep {} given, but {} has no experts", p.ep, m.name));
+    return fmt::format("ep {} must divide the tp x dp = {} GPUs of a pipeline stage", p.ep, p.tp * p.dp);
+  if (p.ep > 1 && !m.is_moe()) return fmt::format("ep {} given, but {} has no experts", p.ep, m.name);
   if (m.is_moe() && m.experts % p.ep != 0)
-    throw_usage(fmt::format("ep {} does not divide the {} experts of {}", p.ep, m.experts, m.name));
-  if (w.batch < 1 || w.input_len < 1 || w.output_len < 1)
-    throw_usage("batch, input length and output length must be >= 1");
-  if (w.batch % p.dp != 0) throw_usage(fmt::format("dp {} does not divide the batch {}", p.dp, w.batch));
+    return fmt::format("ep {} does not divide the {} experts of {}", p.ep, m.experts, m.name);
+  if (w.batch < 1 || w.input_len < 1 || w.output_len < 1) return "batch, input length and output length must be >= 1";
+  if (w.batch % p.dp != 0) return fmt::format("dp {} does not divide the batch {}", p.dp, w.batch);
+  return {};
+}
+
+void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w) {
+  if (std::string why = parallel_problem(m, p, w); !why.empty()) throw_usage(why);
+}
+
+std::string fit_problem(const MemoryUse& mem, const EstimateRequest& r) {
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  const Parallel& p = r.parallel;
+  return fmt::format("{} on {} (tp {} pp {} ep {} dp {}, batch {}, {}+{} tokens) does not fit: weights "
+                     "{:.2f} GiB + KV cache {:.2f} GiB + activations {:.2f} GiB + reserved {:.2f} GiB = "
+                     "{:.2f} GiB > {:.2f} GiB per GPU",
+                     r.model->name, r.hardware->name, p.tp, p.pp, p.ep, p.dp, r.workload.batch, r.workload.input_len,
+                     r.workload.output_len, mem.weights_bytes_per_gpu / GiB, mem.kv_cache_bytes_per_gpu / GiB,
+                     mem.activations_bytes_per_gpu / GiB, mem.reserved_bytes_per_gpu / GiB,
+                     mem.total_bytes_per_gpu / GiB, mem.capacity_bytes_per_gpu / GiB);
 }
 
 void require_fits(const MemoryUse& mem, const EstimateRequest& r) {
   if (mem.fits()) return;
-  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
-  const Parallel& p = r.parallel;
-  throw Error(ErrorKind::infeasible, {},
-              fmt::format("{} on {} (tp {} pp {} ep {} dp {}, batch {}, {}+{} tokens) does not fit: weights "
-                          "{:.2f} GiB + KV cache {:.2f} GiB + activations {:.2f} GiB + reserved {:.2f} GiB = "
-                          "{:.2f} GiB > {:.2f} GiB per GPU",
-                          r.model->name, r.hardware->name, p.tp, p.pp, p.ep, p.dp, r.workload.batch,
-                          r.workload.input_len, r.workload.output_len, mem.weights_bytes_per_gpu / GiB,
-                          mem.kv_cache_bytes_per_gpu / GiB, mem.activations_bytes_per_gpu / GiB,
-                          mem.reserved_bytes_per_gpu / GiB, mem.total_bytes_per_gpu / GiB,
-                          mem.capacity_bytes_per_gpu / GiB));
+  throw Error(ErrorKind::infeasible, {}, fit_problem(mem, r));
 }
 
-Estimate estimate(const EstimateRequest& r) {
-  check_parallel(*r.model, r.parallel, r.workload);
+Precision apply_weight_dtype(ModelSpec& m, DType w) {
+  m.weights = WeightDTypes{w, w, w, w, w};
+  Precision prec;
+  if (w == DType::fp8 || w == DType::int8 || w == DType::fp16) prec.activations = w;
+  prec.kv_cache = prec.activations;
+  return prec;
+}
+
+bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   const Workload& w = r.workload;
-  Estimate e;
+  why = parallel_problem(*r.model, r.parallel, w);
+  if (!why.empty()) return false;
+  e = Estimate{};
   e.gpus = r.parallel.gpus();
   e.memory = memory_use(r);
-  require_fits(e.memory, r);
+  if (!e.memory.fits()) {
+    why = fit_problem(e.memory, r);
+    return false;
+  }
   e.prefill = step_cost(r, w.batch, w.input_len, 0);
   // Decode: GenZ prices the step producing the last token (context input + output); by
   // default the step at the mean context, so that TPOT x steps is the decode time.
@@ -59,6 +75,14 @@ Estimate estimate(const EstimateRequest& r) {
   // Replicas: dp ranks already share one batch, so the layout serves `batch` sequences.
   e.throughput_tokens_per_s = static_cast<double>(w.batch * w.output_len) / e.e2e_s;
   e.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s / e.gpus;
+  return true;
+}
+
+Estimate estimate(const EstimateRequest& r) {
+  check_parallel(*r.model, r.parallel, r.workload);
+  Estimate e;
+  std::string why;
+  if (!try_estimate(r, e, why)) throw Error(ErrorKind::infeasible, {}, why);
   return e;
 }
 

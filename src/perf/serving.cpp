@@ -19,16 +19,35 @@ double ttft_factor(const ServingParams& p, double concurrency) {
 
 }  // namespace
 
-double kv_capacity_requests(const EstimateRequest& r, std::int64_t context_tokens, double kv_memory_fraction) {
-  // One request per attention-DP rank gives the per-request KV bytes on one GPU.
+namespace {
+
+// Memory of one request per attention-DP rank at `context_tokens`: the per-request KV bytes on
+// one GPU, beside the weights, the reserve and one prompt's activations.
+MemoryUse one_request_memory(const EstimateRequest& r, std::int64_t context_tokens) {
   EstimateRequest one = r;
   one.workload.batch = r.parallel.dp;
   one.workload.input_len = std::max<std::int64_t>(1, context_tokens - 1);
   one.workload.output_len = 1;
-  MemoryUse m = memory_use(one);
+  return memory_use(one);
+}
+
+double capacity_from(const MemoryUse& m, double dp, double kv_memory_fraction) {
   double free = m.capacity_bytes_per_gpu - m.weights_bytes_per_gpu - m.reserved_bytes_per_gpu - m.activations_bytes_per_gpu;
   if (m.kv_cache_bytes_per_gpu <= 0) return 1e18;  // no KV cache (linear attention only)
-  return std::max(0.0, std::floor(free * kv_memory_fraction / m.kv_cache_bytes_per_gpu)) * r.parallel.dp;
+  return std::max(0.0, std::floor(free * kv_memory_fraction / m.kv_cache_bytes_per_gpu)) * dp;
+}
+
+// `m` (one request per rank) with the KV cache of `running` requests over the dp ranks.
+MemoryUse with_running(MemoryUse m, double running, double dp) {
+  m.kv_cache_bytes_per_gpu *= std::ceil(running / dp);
+  m.total_bytes_per_gpu = m.weights_bytes_per_gpu + m.kv_cache_bytes_per_gpu + m.activations_bytes_per_gpu + m.reserved_bytes_per_gpu;
+  return m;
+}
+
+}  // namespace
+
+double kv_capacity_requests(const EstimateRequest& r, std::int64_t context_tokens, double kv_memory_fraction) {
+  return capacity_from(one_request_memory(r, context_tokens), r.parallel.dp, kv_memory_fraction);
 }
 
 ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload& w, const ServingParams& p) {
@@ -39,28 +58,33 @@ ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload
   e.gpus = r.parallel.gpus();
   const double C = static_cast<double>(w.concurrency);
   const double isl = static_cast<double>(w.input_len), osl = static_cast<double>(w.output_len);
-  e.kv_capacity = kv_capacity_requests(r, w.input_len + w.output_len, p.kv_memory_fraction);
+  const MemoryUse one = one_request_memory(r, w.input_len + w.output_len);
+  e.kv_capacity = capacity_from(one, r.parallel.dp, p.kv_memory_fraction);
   if (e.kv_capacity < 1)
     throw Error(ErrorKind::infeasible, {},
                 fmt::format("{} on {}: not even one request of {}+{} tokens fits in the KV cache", r.model->name,
                             r.hardware->name, w.input_len, w.output_len));
   e.running = std::min(C, e.kv_capacity);
+  e.memory = with_running(one, e.running, r.parallel.dp);
   const double b = e.running;
   // Decode sequences sit on average at the middle of their output.
   const double past = isl + std::floor(osl / 2) - 1;
   const StepSegment dec{b, 1, past};
-  e.decode_step_s = step_cost(r, std::span<const StepSegment>(&dec, 1)).time_s;
+  const StepCost dec_cost = step_cost(r, std::span<const StepSegment>(&dec, 1));
+  e.decode_step_s = dec_cost.time_s;
   // Steady state: every step starts b / osl new requests on average, so each step also
   // prefills b x isl / osl prompt tokens (chunked prefill mixes them into the decode batch).
   const std::array<StepSegment, 2> mixed{dec, StepSegment{b / osl, isl, 0}};
-  e.mixed_step_s = w.output_len > 1 ? step_cost(r, mixed).time_s : e.decode_step_s;
+  e.decode = w.output_len > 1 ? step_cost(r, mixed) : dec_cost;
+  e.mixed_step_s = e.decode.time_s;
   // One request's prefill: its chunks ride in steps with the running decode batch (one
   // prompt per attention-DP rank, the way the scheduler spreads them).
   const double dp = r.parallel.dp;
   const double budget = std::max(1.0, p.max_num_tokens - b / dp);
   const double chunks = std::ceil(isl / budget);
   const std::array<StepSegment, 2> own{StepSegment{std::max(0.0, b - dp), 1, past}, StepSegment{dp, isl, 0}};
-  e.prefill_service_s = step_cost(r, own).time_s + (chunks - 1) * e.decode_step_s;
+  e.prefill = step_cost(r, own);
+  e.prefill_service_s = e.prefill.time_s + (chunks - 1) * e.decode_step_s;
   e.tpot_s = e.mixed_step_s;
   const double own_ttft = e.prefill_service_s * ttft_factor(p, C);
   // Closed loop with only `running` slots: the other clients wait a whole request time per
@@ -81,7 +105,8 @@ ServingEstimate serve_disaggregated(const DisaggLayout& d, const ServingWorkload
   const double isl = static_cast<double>(w.input_len), osl = static_cast<double>(w.output_len);
   // Decode pool: the clients spread over the decode workers, each a decode-only batch.
   const double per_worker = std::max(1.0, C / d.decode_workers);
-  e.kv_capacity = kv_capacity_requests(d.decode, w.input_len + w.output_len, p.kv_memory_fraction) * d.decode_workers;
+  const MemoryUse one_dec = one_request_memory(d.decode, w.input_len + w.output_len);
+  e.kv_capacity = capacity_from(one_dec, d.decode.parallel.dp, p.kv_memory_fraction) * d.decode_workers;
   if (e.kv_capacity < 1)
     throw Error(ErrorKind::infeasible, {},
                 fmt::format("{} on {}: not even one request of {}+{} tokens fits in the decode worker's KV cache",
@@ -89,13 +114,16 @@ ServingEstimate serve_disaggregated(const DisaggLayout& d, const ServingWorkload
   e.running = std::min(C, e.kv_capacity);
   const double b = std::min(per_worker, e.running / d.decode_workers);
   const StepSegment dec{std::max(b, static_cast<double>(d.decode.parallel.dp)), 1, isl + std::floor(osl / 2) - 1};
-  e.decode_step_s = step_cost(d.decode, std::span<const StepSegment>(&dec, 1)).time_s;
+  e.memory = with_running(one_dec, b, d.decode.parallel.dp);
+  e.decode = step_cost(d.decode, std::span<const StepSegment>(&dec, 1));
+  e.decode_step_s = e.decode.time_s;
   e.mixed_step_s = e.decode_step_s;
   e.tpot_s = e.decode_step_s;
   // Prefill pool: batches of prefill_batch prompts (at least one per attention-DP rank).
   const double pb = std::max<double>(static_cast<double>(d.prefill_batch), d.prefill.parallel.dp);
   const StepSegment pre{pb, isl, 0};
-  e.prefill_service_s = step_cost(d.prefill, std::span<const StepSegment>(&pre, 1)).time_s;
+  e.prefill = step_cost(d.prefill, std::span<const StepSegment>(&pre, 1));
+  e.prefill_service_s = e.prefill.time_s;
   // KV cache of one prompt over the inter-node links (the pools are separate GPUs).
   EstimateRequest one = d.prefill;
   one.workload = Workload{d.prefill.parallel.dp, w.input_len, 1};

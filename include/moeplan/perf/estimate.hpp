@@ -100,8 +100,18 @@ struct EstimateRequest {
 // Error{infeasible} when the configuration does not fit in memory (every component listed).
 Estimate estimate(const EstimateRequest& r);
 
+// As estimate(), but without exceptions for the expected failures: returns false with `why`
+// set when the layout is impossible or the configuration does not fit (the sweep's path).
+bool try_estimate(const EstimateRequest& r, Estimate& out, std::string& why);
+
+// Sets every weight class to `w` and returns the matching formats: 8-bit (and fp16) weights
+// run W8A8 / W16A16, 4-bit weights keep bf16 activations; the KV cache follows the activations.
+Precision apply_weight_dtype(ModelSpec& m, DType w);
+
 // The pieces, for tests and the sweep: no memory check.
 void check_parallel(const ModelSpec& m, const Parallel& p, const Workload& w);
+// The reason check_parallel() would throw, or "" when the layout is valid.
+std::string parallel_problem(const ModelSpec& m, const Parallel& p, const Workload& w);
 StepCost step_cost(const EstimateRequest& r, std::int64_t batch, std::int64_t new_tokens, std::int64_t past);
 
 // One group of sequences in a forward step: `seqs` sequences (over all dp ranks; may be
@@ -118,5 +128,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
 MemoryUse memory_use(const EstimateRequest& r);
 // Throws Error{infeasible} listing the components when `m` does not fit.
 void require_fits(const MemoryUse& m, const EstimateRequest& r);
+// The message require_fits() throws ("... does not fit: weights ... > ... per GPU").
+std::string fit_problem(const MemoryUse& m, const EstimateRequest& r);
 
 }  // namespace moeplan::perf

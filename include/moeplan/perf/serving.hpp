@@ -43,6 +43,11 @@ struct ServingEstimate {
   double throughput_tokens_per_s = 0;
   double throughput_tokens_per_s_per_gpu = 0;
   int gpus = 0;
+  StepCost prefill;  // the request's own prefill step (aggregated: beside the decode batch)
+  StepCost decode;   // the step TPOT is (aggregated: the mixed step)
+  // Per GPU with `running` requests' KV cache at their final context (aggregated; the decode
+  // worker when disaggregated).
+  MemoryUse memory;
 };
 
 // The layout in `r` serves the whole concurrency (r.workload is ignored). Throws
