@@ -244,12 +244,14 @@ MigrationReport reduce_moves(Placement& p, const Placement& previous, const trac
 }
 
 nlohmann::json to_json(const MigrationReport& r) {
-  return {{"experts_moved", r.experts_moved},
+  nlohmann::json j = {{"experts_moved", r.experts_moved},
           {"experts_moved_before_undo", r.moved_before},
           {"moves_undone", r.moves_undone},
           {"inter_node_sends_added", r.sends_added},
           {"move_cost", r.move_cost},
           {"moved_per_layer", r.moved_per_layer}};
+  if (r.weight_bytes_moved) j["weight_bytes_moved"] = *r.weight_bytes_moved;
+  return j;
 }
 
 }  // namespace moeplan::placement

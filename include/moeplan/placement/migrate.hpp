@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "moeplan/placement/placement.hpp"
 #include "moeplan/placement/traffic.hpp"
@@ -20,6 +21,7 @@ struct MigrationReport {
   std::int64_t moves_undone = 0;    // moves the move cost reverted (by swaps)
   std::int64_t sends_added = 0;     // inter-node sends (node-level dedup, fitting trace) the undone moves cost
   double move_cost = 0;
+  std::optional<double> weight_bytes_moved;  // experts_moved x one expert's weights, when known
   std::vector<std::int64_t> moved_per_layer;
 };
 
