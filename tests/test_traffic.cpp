@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -352,4 +353,42 @@ TEST(TrafficCli, JsonAndTextOnTheSample) {
   EXPECT_NE(bad.err.find(dir.file("p3.json")), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find(sample), std::string::npos) << bad.err;
   EXPECT_EQ(run_cli({"traffic", sample, "--placement", placement, "--model", "deepseek-v2-lite", "--hidden-size", "7"}).exit_code, 2);
+}
+
+// tests/bad-inputs/homes/: every file is refused by `moeplan traffic <sample> --placement
+// <example> --homes FILE` with the manifest's exit code and one stderr line naming the file
+// and the field; no output file is left.
+TEST(TrafficCli, BadHomesCorpus) {
+  const auto src = moeplan::testing::source_dir();
+  const auto dir = src / "tests/bad-inputs/homes";
+  std::ifstream manifest(dir / "MANIFEST.tsv");
+  ASSERT_TRUE(manifest) << "MANIFEST.tsv missing";
+  std::size_t cases = 0, files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.path().extension() == ".json";
+  std::string line;
+  while (std::getline(manifest, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    for (std::size_t a = 0, b; a <= line.size(); a = b + 1) {
+      b = line.find('\t', a);
+      if (b == std::string::npos) b = line.size();
+      f.push_back(line.substr(a, b - a));
+    }
+    ASSERT_GE(f.size(), 3u) << line;
+    SCOPED_TRACE(f[0]);
+    ++cases;
+    moeplan::testing::TempDir out;
+    const std::string path = (dir / f[0]).string();
+    auto r = run_cli({"traffic", (src / "data/samples/deepseek-v2-lite-puffin-40.moet").string(), "--placement",
+                      (src / "examples/placement/deepseek-v2-lite-2x4-contiguous.json").string(), "--homes", path,
+                      "-o", out.file("t.json")});
+    EXPECT_EQ(r.exit_code, std::stoi(f[1])) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(f[2]), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_TRUE(out.entries().empty());
+  }
+  EXPECT_EQ(cases, files) << "every corpus file needs a MANIFEST.tsv line";
+  EXPECT_GE(cases, 6u);
 }

@@ -31,9 +31,11 @@ void register_traffic(CLI::App& app) {
                   "Model for the hidden size: zoo name (deepseek-v3, ...), HF id or config.json path");
   cmd->add_option("--hidden-size", o->hidden, "Hidden size (elements per token), instead of --model")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
-  cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "Dispatch message format (fp8 adds one fp32 scale per 128)")
+  cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "Dispatch message format (fp8 adds one fp32 scale per 128 elements)")
+      ->capture_default_str()
       ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
   cmd->add_option("--combine-dtype", o->combine_dtype, "Combine message format")
+      ->capture_default_str()
       ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
   cmd->add_flag("--json", o->json, "Print JSON (docs/traffic.md)");
   cmd->add_option("-o,--output", o->out, "Also write the JSON report to this file (atomically)");

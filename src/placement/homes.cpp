@@ -23,7 +23,8 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 // The GPU of one entry: an integer in [0, gpus).
 std::int32_t gpu_value(const nlohmann::json& v, const std::string& what, const std::string& field, int gpus) {
   if (!v.is_number_integer())
-    throw_bad_input(what, "", field, std::string("expected an integer GPU index, got ") + v.type_name());
+    throw_bad_input(what, "", field,
+                    "expected an integer GPU index, got " + (v.is_primitive() ? v.dump() : std::string(v.type_name())));
   const bool neg = v.is_number_unsigned() ? false : v.get<std::int64_t>() < 0;
   const std::uint64_t u = neg ? 0 : v.get<std::uint64_t>();
   if (neg || u >= static_cast<std::uint64_t>(gpus))

@@ -180,15 +180,21 @@ struct Entry {
   std::int32_t count;
 };
 
+// The dispatch rule as lookup tables. `fixed[l][e]` is the destination GPU when it is the same
+// for every source GPU (one slot, or every candidate list of one GPU), else -1; then
+// entries[h][l][e] holds the candidates from source GPU h. The hot loop reads the small
+// `fixed` table and touches the per-source table only for replicated experts.
 struct DispatchTable {
   int L = 0, E = 0;
-  std::vector<Entry> entries;     // [h][l][e]
-  std::vector<std::int32_t> cand;  // GPUs of multi-candidate entries
+  std::vector<std::int32_t> fixed;  // [l][e]
+  std::vector<Entry> entries;       // [h][l][e]
+  std::vector<std::int32_t> cand;   // GPUs of multi-candidate entries
 
-  DispatchTable(const Placement& p) : L(p.layers), E(p.num_experts) {
+  explicit DispatchTable(const Placement& p) : L(p.layers), E(p.num_experts) {
     const Cluster& c = p.cluster;
     const int G = c.gpus(), S = c.slots();
     entries.resize(static_cast<std::size_t>(G) * L * E);
+    fixed.assign(static_cast<std::size_t>(L) * E, -1);
     // slots_of[e]: slots holding e in ascending order (one layer at a time).
     std::vector<std::vector<int>> slots_of(static_cast<std::size_t>(E));
     std::vector<std::int32_t> pick;
@@ -198,9 +204,12 @@ struct DispatchTable {
       auto lay = p.layer(l);
       for (int s = 0; s < S; ++s)
         if (lay[static_cast<std::size_t>(s)] >= 0) slots_of[static_cast<std::size_t>(lay[static_cast<std::size_t>(s)])].push_back(s);
-      for (int h = 0; h < G; ++h) {
-        for (int e = 0; e < E; ++e) {
-          const auto& ss = slots_of[static_cast<std::size_t>(e)];
+      for (int e = 0; e < E; ++e) {
+        const auto& ss = slots_of[static_cast<std::size_t>(e)];
+        bool same = true;
+        for (int s : ss) same = same && c.gpu_of_slot(s) == c.gpu_of_slot(ss[0]);
+        if (same) fixed[static_cast<std::size_t>(l) * E + e] = c.gpu_of_slot(ss[0]);
+        for (int h = 0; h < G; ++h) {
           pick.clear();
           for (int s : ss)
             if (c.gpu_of_slot(s) == h) pick.push_back(h);
@@ -221,6 +230,7 @@ struct DispatchTable {
         }
       }
     }
+    if (cand.empty()) cand.push_back(0);  // keeps cand.data() valid
   }
 };
 
@@ -248,7 +258,8 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
   const int L = p.layers, E = p.num_experts, K = set.model.top_k, G = c.gpus(), N = c.nodes, gpn = c.gpus_per_node;
   const DispatchTable table(p);
   std::vector<std::int32_t> node_of(static_cast<std::size_t>(G));
-  for (int g = 0; g < G; ++g) node_of[static_cast<std::size_t>(g)] = c.node_of_gpu(g);
+  std::vector<std::int32_t> ranks(static_cast<std::size_t>(G));
+  for (int g = 0; g < G; ++g) node_of[static_cast<std::size_t>(g)] = c.node_of_gpu(g), ranks[static_cast<std::size_t>(g)] = g % gpn;
 
   constexpr std::uint64_t chunk = 2048;
   std::vector<Work> work;
@@ -283,47 +294,51 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
         if (prow.empty()) prow.assign(static_cast<std::size_t>(L) * G, 0);
         if (nrow.empty()) nrow.assign(static_cast<std::size_t>(L) * N, 0);
         const Entry* tab = table.entries.data() + static_cast<std::size_t>(h) * L * E;
+        const std::int32_t* fix = table.fixed.data();
         const std::int32_t* cand = table.cand.data();
+        const std::int32_t* rank_of = ranks.data();
         std::uint32_t* gst = a.gpu_stamp.data();
         std::uint32_t* nst = a.node_stamp.data();
         const std::uint64_t tokens = job.last - job.first;
         for (int l = 0; l < L; ++l) a.token_layers[static_cast<std::size_t>(l)] += tokens;
         for (std::uint64_t t = job.first; t < job.last; ++t) {
           const auto* row = ids.data() + t * per_token;
-          for (int l = 0; l < L; ++l, row += K, tab += E) {
-            if (++a.stamp == 0) {  // wrapped: clear the marks
+          for (int l = 0; l < L; ++l, row += K) {
+            if (++a.stamp == 0) [[unlikely]] {  // wrapped: clear the marks
               std::fill(a.gpu_stamp.begin(), a.gpu_stamp.end(), 0);
               std::fill(a.node_stamp.begin(), a.node_stamp.end(), 0);
               a.stamp = 1;
             }
             const std::uint32_t st = a.stamp;
+            const std::size_t le = static_cast<std::size_t>(l) * E;
             std::uint64_t* pl = prow.data() + static_cast<std::size_t>(l) * G;
             std::uint64_t* nl = nrow.data() + static_cast<std::size_t>(l) * N;
-            std::uint64_t intra = 0, local = 0;
+            std::uint32_t intra = 0, local = 0;
+            // Branch-free classification: a fresh GPU off the home counts one NVLink hop
+            // unless it is the arrival GPU of a remote node; a fresh remote node one RDMA send.
             for (int k = 0; k < K; ++k) {
-              const Entry en = tab[row[k]];
-              const int g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
+              const std::size_t e = row[k];
+              int g = fix[le + e];
+              if (g < 0) [[unlikely]] {
+                const Entry en = tab[le + e];
+                g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
+              }
               ++pl[g];
-              if (gst[g] == st) continue;
+              const std::uint32_t fresh = gst[g] != st;
               gst[g] = st;
-              if (g == h) {
-                local = 1;
-                continue;
-              }
               const int n = node_of[static_cast<std::size_t>(g)];
-              if (n != nh) {
-                if (nst[n] != st) {
-                  nst[n] = st;
-                  ++nl[n];
-                }
-                if (g - n * gpn == rank) continue;  // arrives on this GPU: no forward
-              }
-              ++intra;
+              const std::uint32_t remote = n != nh;
+              const std::uint32_t fresh_node = remote & (nst[n] != st);
+              nst[n] = st;
+              nl[n] += fresh_node;
+              const std::uint32_t home = g == h;
+              const std::uint32_t arrival = remote & (rank_of[g] == rank);
+              intra += fresh & (home ^ 1u) & (arrival ^ 1u);
+              local |= fresh & home;
             }
             a.intra_dedup[static_cast<std::size_t>(l)] += intra;
             a.local_dedup[static_cast<std::size_t>(l)] += local;
           }
-          tab -= static_cast<std::size_t>(L) * E;
         }
       }
     }
