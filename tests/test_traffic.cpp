@@ -273,6 +273,28 @@ TEST(Traffic, MatchesReferenceOnSynthWithReplicasBothIdWidths) {
   }
 }
 
+TEST(Traffic, MatchesReferenceBeyond64Gpus) {
+  // More than 64 GPUs takes the general (mark-array) path instead of the bit-mask one.
+  mt::SynthParams sp;
+  sp.requests = 50, sp.layers = 2, sp.experts = 100, sp.top_k = 6, sp.seed = 4;
+  mt::TraceSet set = mt::synthesize(sp);
+  mp::Cluster c{9, 8, 2};  // 72 GPUs, 144 slots: every expert once, 44 replicas
+  mp::Placement p = mp::Placement::empty(c, 100, 2, "test");
+  for (int l = 0; l < 2; ++l)
+    for (int s = 0; s < c.slots(); ++s) p.layer(l)[static_cast<std::size_t>(s)] = s < 100 ? (s * 7 + l) % 100 : (s * 3 + l) % 100;
+  p.check("test");
+  mp::Homes homes(set.requests.size());
+  for (std::size_t i = 0; i < homes.size(); ++i) homes[i] = static_cast<std::int32_t>((i * 13) % 72);
+  mp::TrafficOptions one, two;
+  one.threads = 1, two.threads = 2;
+  const mp::TrafficReport ref = mp::account_traffic_reference(set, p, homes, one);
+  EXPECT_EQ(mp::account_traffic(set, p, homes, one), ref);
+  EXPECT_EQ(mp::account_traffic(set, p, homes, two), ref);
+  expect_invariants(ref);
+  EXPECT_GT(ref.total.intra_node_dedup, 0u);
+  EXPECT_GT(ref.total.inter_node_dedup, 0u);
+}
+
 TEST(Traffic, MatchesReferenceOnBundledSample) {
   const auto path = (moeplan::testing::source_dir() / "data/samples/deepseek-v2-lite-puffin-40.moet").string();
   mt::TraceSet set = mt::import_traces({path}, {});

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -259,6 +260,16 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
   const DispatchTable table(p);
   std::vector<std::int32_t> node_of(static_cast<std::size_t>(G));
   std::vector<std::int32_t> ranks(static_cast<std::size_t>(G));
+  // For up to 64 GPUs: node_mask[n] = the GPUs of node n; fwd_mask[h] = the GPUs a token from h
+  // reaches over NVLink (all but h and the arrival GPUs of h's rank on other nodes).
+  std::vector<std::uint64_t> node_mask(static_cast<std::size_t>(N)), fwd_mask(static_cast<std::size_t>(G));
+  if (G <= 64) {
+    for (int g = 0; g < G; ++g) node_mask[static_cast<std::size_t>(c.node_of_gpu(g))] |= std::uint64_t{1} << g;
+    for (int h = 0; h < G; ++h)
+      for (int g = 0; g < G; ++g)
+        if (g != h && (c.node_of_gpu(g) == c.node_of_gpu(h) || g % gpn != h % gpn))
+          fwd_mask[static_cast<std::size_t>(h)] |= std::uint64_t{1} << g;
+  }
   for (int g = 0; g < G; ++g) node_of[static_cast<std::size_t>(g)] = c.node_of_gpu(g), ranks[static_cast<std::size_t>(g)] = g % gpn;
 
   constexpr std::uint64_t chunk = 2048;
@@ -301,6 +312,43 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
         std::uint32_t* nst = a.node_stamp.data();
         const std::uint64_t tokens = job.last - job.first;
         for (int l = 0; l < L; ++l) a.token_layers[static_cast<std::size_t>(l)] += tokens;
+        // The destination GPU of token t's choice of expert e at layer offset le = l * E.
+        auto dest = [&](std::uint64_t t, std::size_t le, std::size_t e) {
+          int g = fix[le + e];
+          if (g < 0) [[unlikely]] {
+            const Entry en = tab[le + e];
+            g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
+          }
+          return g;
+        };
+        if (G <= 64) {
+          // Up to 64 GPUs: a token-layer's destinations as a bit mask; the dedup counts are
+          // popcounts against per-home masks, and a loop over the remote nodes it touches.
+          const std::uint64_t fwd = fwd_mask[static_cast<std::size_t>(h)];
+          const std::uint64_t away = ~node_mask[static_cast<std::size_t>(nh)];
+          for (std::uint64_t t = job.first; t < job.last; ++t) {
+            const auto* row = ids.data() + t * per_token;
+            for (int l = 0; l < L; ++l, row += K) {
+              const std::size_t le = static_cast<std::size_t>(l) * E;
+              std::uint64_t* pl = prow.data() + static_cast<std::size_t>(l) * G;
+              std::uint64_t* nl = nrow.data() + static_cast<std::size_t>(l) * N;
+              std::uint64_t mask = 0;
+              for (int k = 0; k < K; ++k) {
+                const int g = dest(t, le, row[k]);
+                ++pl[g];
+                mask |= std::uint64_t{1} << g;
+              }
+              a.local_dedup[static_cast<std::size_t>(l)] += (mask >> h) & 1u;
+              a.intra_dedup[static_cast<std::size_t>(l)] += static_cast<std::uint64_t>(std::popcount(mask & fwd));
+              for (std::uint64_t rem = mask & away; rem;) {
+                const int n = node_of[static_cast<std::size_t>(std::countr_zero(rem))];
+                ++nl[n];
+                rem &= ~node_mask[static_cast<std::size_t>(n)];
+              }
+            }
+          }
+          continue;
+        }
         for (std::uint64_t t = job.first; t < job.last; ++t) {
           const auto* row = ids.data() + t * per_token;
           for (int l = 0; l < L; ++l, row += K) {
@@ -317,12 +365,7 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
             // Branch-free classification: a fresh GPU off the home counts one NVLink hop
             // unless it is the arrival GPU of a remote node; a fresh remote node one RDMA send.
             for (int k = 0; k < K; ++k) {
-              const std::size_t e = row[k];
-              int g = fix[le + e];
-              if (g < 0) [[unlikely]] {
-                const Entry en = tab[le + e];
-                g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
-              }
+              const int g = dest(t, le, row[k]);
               ++pl[g];
               const std::uint32_t fresh = gst[g] != st;
               gst[g] = st;
