@@ -35,8 +35,8 @@ void print_table(const placement::EplbInput& in, const placement::EplbResult& r)
   std::cout << fmt::format(
       "EPLB {} policy: {} layers, {} experts, {} slots on {} GPUs ({} per GPU), {} nodes, {} groups\n", r.policy,
       r.layers, E, R, P, spg, r.nodes_used, r.groups_used);
-  std::cout << "GPU load = sum over its slots of weight / replicas; before = experts in id order, "
-               "E/P per GPU, one copy each\n";
+  std::cout << "GPU load = sum over its slots of weight / copies; before EPLB: one copy of each expert, "
+               "expert e on GPU e*P/E\n";
   double sum_before = 0, sum_after = 0;
   std::vector<double> before(P), after(P);
   for (int l = 0; l < r.layers; ++l) {
