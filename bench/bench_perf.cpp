@@ -90,5 +90,5 @@ BENCHMARK(BM_EstimateDeepSeekV3);
 BENCHMARK(BM_EstimateQwen3_235B);
 BENCHMARK(BM_EstimateLlama70B);
 BENCHMARK(BM_ServeDeepSeekV3);
-BENCHMARK(BM_Sweep)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Sweep)->Arg(1)->Arg(2)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -5,9 +5,13 @@
 #include <array>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include "moeplan/perf/calibration.hpp"
 #include "moeplan/perf/serving.hpp"
 #include "moeplan/perf/validate.hpp"
 #include "moeplan/perf/zoo.hpp"
+#include "support/support.hpp"
 
 using namespace moeplan::perf;
 
@@ -74,6 +78,21 @@ TEST(PerfServing, AggregatedByHand) {
   EXPECT_DOUBLE_EQ(e.throughput_tokens_per_s, 16.0 * 256 / (e.ttft_s + 255 * e.tpot_s));
 }
 
+TEST(PerfServing, TtftFactorLinearInConcurrency) {
+  // factor = ttft_factor + ttft_factor_per_request x C: 1.5 + 0.25 x 16 = 5.5.
+  Fixture f;
+  ServingParams p;
+  p.ttft_factor = 1.5;
+  p.ttft_factor_per_request = 0.25;
+  ServingEstimate e = serve_aggregated(f.r, ServingWorkload{16, 1024, 256}, p);
+  EXPECT_DOUBLE_EQ(e.ttft_s, 5.5 * e.prefill_service_s);
+  // Never below the service time itself.
+  p.ttft_factor = 0.5;
+  p.ttft_factor_per_request = 0;
+  e = serve_aggregated(f.r, ServingWorkload{16, 1024, 256}, p);
+  EXPECT_DOUBLE_EQ(e.ttft_s, e.prefill_service_s);
+}
+
 TEST(PerfServing, QueueWhenKvLimitsConcurrency) {
   // Little's law in a closed loop: with b slots of lifetime L and C clients, each waits
   // L (C / b - 1) for a slot.
@@ -95,4 +114,28 @@ TEST(PerfServing, ErrorStatistics) {
   EXPECT_DOUBLE_EQ(pct_error(10, 9), -10);
   EXPECT_DOUBLE_EQ(quantile({4, 1, 3, 2}, 0.5), 2.5);
   EXPECT_DOUBLE_EQ(quantile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 0.9), 10);
+}
+
+TEST(PerfServing, EstimateCliAtAConcurrency) {
+  // `estimate --concurrency` is serve_aggregated() with the backend's calibration.
+  auto r = moeplan::testing::run_cli({"estimate", "--model", "llama-3.1-8b", "--hardware", "h100_sxm", "--concurrency", "16",
+                                      "--backend", "vllm", "--input-len", "2048", "--output-len", "128", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  CalibrationSet cal = load_calibration(default_calibration_path());
+  Fixture f;
+  f.r.efficiency = cal.find("vllm", "bf16")->efficiency;
+  ServingEstimate e = serve_aggregated(f.r, ServingWorkload{16, 2048, 128}, cal.find("vllm", "bf16")->serving);
+  EXPECT_DOUBLE_EQ(j["ttft_s"].get<double>(), e.ttft_s);
+  EXPECT_DOUBLE_EQ(j["tpot_s"].get<double>(), e.tpot_s);
+  EXPECT_DOUBLE_EQ(j["throughput_tokens_per_s_per_gpu"].get<double>(), e.throughput_tokens_per_s_per_gpu);
+  EXPECT_DOUBLE_EQ(j["memory"]["kv_cache_bytes_per_gpu"].get<double>(), 16.0 * 32 * 2 * 8 * 128 * 2 * 2176);
+  EXPECT_DOUBLE_EQ(j["breakdown"]["decode_step"]["time_s"].get<double>(), e.tpot_s);
+  EXPECT_EQ(j["serving"]["running_requests"].get<double>(), 16);
+  EXPECT_EQ(j["workload"]["concurrency"].get<int>(), 16);
+  // --batch and --concurrency exclude each other; genz and a backend too.
+  EXPECT_EQ(moeplan::testing::run_cli({"estimate", "--model", "llama-3.1-8b", "--hardware", "h100_sxm", "--batch", "2",
+                                       "--concurrency", "4"}).exit_code, 2);
+  EXPECT_EQ(moeplan::testing::run_cli({"estimate", "--model", "llama-3.1-8b", "--hardware", "h100_sxm", "--backend", "vllm",
+                                       "--efficiency", "genz"}).exit_code, 2);
 }

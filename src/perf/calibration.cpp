@@ -78,6 +78,9 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     p.kv_memory_fraction = num(s["kv_memory_fraction"], file, at + ".serving.kv_memory_fraction", 0.01, 1);
     p.ttft_factor = num(s["ttft_factor"], file, at + ".serving.ttft_factor", 0, 1e3);
     p.ttft_factor_log2c = num(s["ttft_factor_log2c"], file, at + ".serving.ttft_factor_log2c", -1e3, 1e3);
+    // Optional (files written before it existed lack it).
+    if (s["ttft_factor_per_request"])
+      p.ttft_factor_per_request = num(s["ttft_factor_per_request"], file, at + ".serving.ttft_factor_per_request", 0, 1e3);
     set.entries.push_back(std::move(c));
   }
   return set;
@@ -102,9 +105,10 @@ std::string calibration_yaml(const CalibrationSet& set, const std::string& heade
         "      gemm: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
         "      kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n    serving:\n"
         "      max_num_tokens: {:.0f}\n      kv_memory_fraction: {:.4g}\n      ttft_factor: {:.4g}\n"
-        "      ttft_factor_log2c: {:.4g}\n",
+        "      ttft_factor_log2c: {:.4g}\n      ttft_factor_per_request: {:.4g}\n",
         c.backend, c.precision, c.fitted_rows, x.gemm, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
-        x.step_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c);
+        x.step_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
+        p.ttft_factor_per_request);
   }
   return out;
 }

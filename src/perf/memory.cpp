@@ -1,6 +1,7 @@
 // Memory per GPU: weights (the busiest pipeline stage), KV cache at the final context,
 // peak activations of the prefill step, and the runtime reserve.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "moeplan/perf/estimate.hpp"
@@ -60,14 +61,22 @@ MemoryUse memory_use(const EstimateRequest& r) {
   const double seqs = static_cast<double>(w.batch) / s.dp;
   const double ctx = static_cast<double>(w.input_len + w.output_len);
 
+  // Layers of the same (attention kind, FFN kind) class weigh the same: price each class once.
+  std::array<std::array<int, 2>, 3> count{};
+  for (const LayerSpec& l : m.layers) ++count[static_cast<int>(l.attn)][l.moe ? 1 : 0];
   double weights = 0, kv = 0;
-  for (const LayerSpec& l : m.layers) {
-    weights += layer_weight_bytes(m, s, l);
-    double tokens = l.attn == AttnKind::sliding ? std::min(ctx, static_cast<double>(m.sliding_window)) : ctx;
-    kv += seqs * tokens * layer_kv_bytes_per_token(m, s, l.attn, kvb);
-    if (l.attn == AttnKind::linear) {
-      const auto& d = m.linear_dims;
-      kv += seqs * static_cast<double>(d.value_heads) / s.tp * d.key_head_dim * d.value_head_dim * 4.0;
+  for (int kind = 0; kind < 3; ++kind) {
+    for (int moe = 0; moe < 2; ++moe) {
+      const int n = count[kind][moe];
+      if (n == 0) continue;
+      const LayerSpec l{static_cast<AttnKind>(kind), moe == 1};
+      weights += n * layer_weight_bytes(m, s, l);
+      double tokens = l.attn == AttnKind::sliding ? std::min(ctx, static_cast<double>(m.sliding_window)) : ctx;
+      kv += n * seqs * tokens * layer_kv_bytes_per_token(m, s, l.attn, kvb);
+      if (l.attn == AttnKind::linear) {
+        const auto& d = m.linear_dims;
+        kv += n * seqs * static_cast<double>(d.value_heads) / s.tp * d.key_head_dim * d.value_head_dim * 4.0;
+      }
     }
   }
   // Layers split evenly over the stages (the busiest has ceil(L / pp)).

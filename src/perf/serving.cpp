@@ -14,7 +14,8 @@ namespace moeplan::perf {
 namespace {
 
 double ttft_factor(const ServingParams& p, double concurrency) {
-  return std::max(1.0, p.ttft_factor + p.ttft_factor_log2c * std::log2(std::max(1.0, concurrency)));
+  const double c = std::max(1.0, concurrency);
+  return std::max(1.0, p.ttft_factor + p.ttft_factor_per_request * c + p.ttft_factor_log2c * std::log2(c));
 }
 
 }  // namespace

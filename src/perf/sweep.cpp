@@ -341,9 +341,11 @@ void Sweep::csv_row(std::uint64_t i, const SweepResult& r, std::string& out) con
   else fmt::format_to(it, "{},", g.batch[x.load]);
   fmt::format_to(it, ",{},{},", g.input_len[x.input], g.output_len[x.output]);
   if (r.feasible) {
-    fmt::format_to(it, "1,{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.0f},{:.0f},{:.0f},{:.0f},\n", r.ttft_s, r.tpot_s, r.e2e_s,
-                   r.throughput_tokens_per_s, r.throughput_tokens_per_s_per_gpu, r.weights_bytes_per_gpu,
-                   r.kv_cache_bytes_per_gpu, r.total_bytes_per_gpu, r.capacity_bytes_per_gpu);
+    // Bytes as integers: fmt's fixed-point path for large doubles is slow (big-integer digits).
+    auto whole = [](double x) { return static_cast<long long>(std::llround(x)); };
+    fmt::format_to(it, "1,{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{},\n", r.ttft_s, r.tpot_s, r.e2e_s,
+                   r.throughput_tokens_per_s, r.throughput_tokens_per_s_per_gpu, whole(r.weights_bytes_per_gpu),
+                   whole(r.kv_cache_bytes_per_gpu), whole(r.total_bytes_per_gpu), whole(r.capacity_bytes_per_gpu));
   } else {
     out += "0,,,,,,,,,,";
     csv_field(out, r.reason);

@@ -258,7 +258,8 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         {&c.efficiency.gemm, 0.05, 0.95, false},        {&c.efficiency.attention, 0.05, 0.95, false},
         {&c.efficiency.mem_bw, 0.3, 1.0 / 0.8, false},  {&c.efficiency.comm_bw, 0.1, 1.0, false},
         {&c.efficiency.kernel_overhead_s, 0, 10e-6, true}, {&c.efficiency.step_overhead_s, 0, 20e-3, true},
-        {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_log2c, -5, 5, true},
+        // TTFT grows with the prefills queued ahead in a closed loop's bursts: linear in C.
+        {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_per_request, 0, 2, true},
     };
     double best = fit_loss(fit_rows, c);
     for (double step : {0.5, 0.25, 0.1, 0.04, 0.015}) {

@@ -30,7 +30,7 @@ struct CalibrationSet {
 
 // YAML: `calibrations:` list of {backend, precision, fitted_rows, efficiency: {gemm, attention,
 // mem_bw, comm_bw, kernel_overhead_s, step_overhead_s}, serving: {max_num_tokens,
-// kv_memory_fraction, ttft_factor, ttft_factor_log2c}}. Error{bad_input} naming the field.
+// kv_memory_fraction, ttft_factor, ttft_factor_log2c, ttft_factor_per_request (optional)}}. Error{bad_input} naming the field.
 CalibrationSet parse_calibration_yaml(const std::string& text, const std::string& file);
 CalibrationSet load_calibration(const std::string& path);
 // data/calibration/silicon-dense.yaml beside the bundled models (see zoo_dir()).

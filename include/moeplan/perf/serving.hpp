@@ -18,9 +18,11 @@ struct ServingParams {
   double max_num_tokens = 8192;     // token budget of one step; longer prompts are chunked
   double kv_memory_fraction = 0.9;  // share of the free memory the engine gives the KV cache
   // Measured TTFT / modelled prefill service time: requests of a closed loop arrive in
-  // bursts and wait for each other's prefill. factor = ttft_factor + ttft_factor_log2c x log2(C).
+  // bursts and wait for the prefills queued ahead of them, a number that grows with C.
+  // factor = max(1, ttft_factor + ttft_factor_per_request x C + ttft_factor_log2c x log2(C)).
   double ttft_factor = 1;
   double ttft_factor_log2c = 0;
+  double ttft_factor_per_request = 0;
 };
 
 struct ServingWorkload {
