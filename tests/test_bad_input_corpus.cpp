@@ -129,3 +129,28 @@ TEST(BadInputCorpus, ManifestsListEveryFile) {
     }
   }
 }
+
+// Names that are not UTF-8 (a Latin-1 file or folder name becomes a request id or domain,
+// which .moet stores as JSON text) are bad input naming the file, not an internal error from
+// the JSON writer. Kept out of the corpus folders: such names do not belong in git.
+TEST(BadInputCorpus, NonUtf8FileAndFolderNames) {
+  const std::string valid = "[{\"0\":null,\"1\":[[3,1],[0,2]]},{\"0\":null,\"1\":[[2,3]]}]";
+  for (const std::string rel : {std::string("caf\xe9.json"), std::string("d\xe9p\xf4t/1.json")}) {
+    TempDir in, out;
+    const fs::path file = in.path() / rel;
+    fs::create_directories(file.parent_path());
+    moeplan::testing::write_text(file.string(), valid);
+    const auto r = run_cli({"trace", "convert", in.path().string(), "-o", out.file("out.moet")});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(file.string() + ": "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not valid UTF-8"), std::string::npos) << r.err;
+    EXPECT_TRUE(out.entries().empty());
+  }
+  TempDir out;
+  const auto sample = moeplan::testing::source_dir() / "data/samples/maverick-mmlu-40.moet";
+  const auto r = run_cli({"trace", "convert", sample.string(), "-o", out.file("out.moet"), "--domain", "caf\xe9"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--domain is not valid UTF-8"), std::string::npos) << r.err;
+  EXPECT_TRUE(out.entries().empty());
+}

@@ -1,6 +1,8 @@
 // The import driver: input expansion, format detection, parallel parsing, assembly.
 #include "moeplan/trace/import.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -192,7 +194,18 @@ TraceSet assemble(std::vector<ParsedFile> files, const ImportOptions& options) {
     for (const auto& r : f.requests) {
       any_weights |= !r.weights.empty();
       all_weights &= !r.weights.empty();
+      // Ids, domains and sources are stored as JSON text (.moet metadata, JSONL): a file or
+      // folder name that is not UTF-8 (e.g. Latin-1) is reported here, not by the writer.
+      for (const auto& [field, text] : {std::pair<const char*, const std::string*>{"id", &r.id},
+                                        {"domain", &r.domain}, {"source", &r.source}})
+        if (!simdjson::validate_utf8(text->data(), text->size()))
+          throw_bad_input(r.source, "", field,
+                          "not valid UTF-8 (request ids, domains and sources come from file and folder "
+                          "names; rename them or use --domain)");
     }
+    if (!simdjson::validate_utf8(f.model.name.data(), f.model.name.size()))
+      throw_bad_input(f.requests.empty() ? std::string() : f.requests.front().source, "", "model",
+                      "model name is not valid UTF-8");
     total_requests += f.requests.size();
     file_experts = std::max(file_experts, f.model.num_experts);
     std::string src = f.requests.empty() ? std::string("(empty input)") : f.requests.front().source;
@@ -215,6 +228,8 @@ TraceSet assemble(std::vector<ParsedFile> files, const ImportOptions& options) {
   if (total_requests == 0) throw_bad_input(first_source, "", "", "no requests");
   if (any_weights && !all_weights)
     throw_bad_input(first_source, "", "weights", "some requests have router weights and others not");
+  if (!simdjson::validate_utf8(options.model_name.data(), options.model_name.size()))
+    throw_usage("--model-name is not valid UTF-8");
   if (!options.model_name.empty()) set.model.name = options.model_name;
 
   // E: explicit option, else the files' metadata, else max id + 1.
@@ -293,6 +308,8 @@ TraceSet assemble(std::vector<ParsedFile> files, const ImportOptions& options) {
 }
 
 TraceSet import_traces(const std::vector<std::string>& inputs, const ImportOptions& options) {
+  if (!simdjson::validate_utf8(options.domain.data(), options.domain.size()))
+    throw_usage("--domain is not valid UTF-8");
   std::vector<std::string> files = expand_inputs(inputs);
   if (files.size() == 1 && detect_format(files[0]) == Format::moet) {
     TraceSet set = load_moet(files[0]);

@@ -206,6 +206,10 @@ TraceSet load_moet(const std::string& path) {
     set.requests.resize(ids.size());
     std::uint64_t offset = 0;
     for (std::size_t r = 0; r < ids.size(); ++r) {
+      // get<std::uint32_t>() would silently truncate 1.5 or wrap -1: only unsigned integers.
+      if (!dom[r].is_number_unsigned() || !pre[r].is_number_unsigned() || !dec[r].is_number_unsigned())
+        bad("metadata", "request " + std::to_string(r),
+            "domain, prefill_tokens and decode_tokens must be non-negative integers");
       Request& q = set.requests[r];
       q.id = ids[r].get<std::string>();
       q.domain = dom[r].get<std::uint32_t>();
@@ -219,10 +223,16 @@ TraceSet load_moet(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     bad("metadata", "", std::string("invalid metadata JSON: ") + e.what());
   }
-  if (set.model.top_k <= 0 || set.model.moe_layer_ids.empty() || set.model.num_experts <= 0)
+  if (set.model.top_k <= 0 || set.model.moe_layer_ids.empty() || set.model.num_experts <= 0 ||
+      set.model.num_experts > 65535 || set.model.top_k > set.model.num_experts)
     bad("metadata", "model", "invalid model shape");
 
-  const std::uint64_t expect_ids = set.num_tokens() * set.ids_per_token();
+  // Sizes derived from the metadata must not wrap around: a crafted token count whose product
+  // with layers x k overflows would otherwise match a tiny block and be read far past it.
+  std::uint64_t expect_ids = 0, expect_bytes = 0;
+  if (__builtin_mul_overflow(set.num_tokens(), std::uint64_t{set.ids_per_token()}, &expect_ids) ||
+      __builtin_mul_overflow(expect_ids, std::uint64_t{4}, &expect_bytes))
+    bad("metadata", "requests", "token counts too large (routing size overflows)");
   bool have_ids = false;
   for (std::uint32_t b = 0; b < h.block_count; ++b) {
     DirEntry e;
@@ -231,10 +241,24 @@ TraceSet load_moet(const std::string& path) {
     std::string name = e.name;
     std::string rec = "block \"" + name + "\"";
     if (!in_file(e.offset, e.stored_size)) bad(rec, "offset", "extends past end of file");
+    // The writer aligns every block to 64 bytes; a misaligned block would be read through
+    // misaligned uint16 / float pointers (undefined behaviour) from the mmap.
+    if (e.offset % kAlign != 0) bad(rec, "offset", "not 64-byte aligned");
     auto stored = file.subspan(e.offset, e.stored_size);
     if (io::checksum(stored) != e.xxh3) bad(rec, "checksum", "checksum mismatch (file corrupted)");
     if (e.codec != kCodecNone && e.codec != kCodecZstd) bad(rec, "codec", "unknown codec");
     if (e.codec == kCodecNone && e.raw_size != e.stored_size) bad(rec, "raw_size", "size mismatch");
+    // Shapes are checked before anything is decompressed; unknown blocks are skipped unread
+    // (later minor versions may add columns).
+    if (name == "ids") {
+      if (e.elem_width != 1 && e.elem_width != 2) bad(rec, "elem_width", "must be 1 or 2");
+      if (e.raw_size != expect_ids * e.elem_width)
+        bad(rec, "raw_size", "does not match the request token counts in the metadata");
+    } else if (name == "weights") {
+      if (e.elem_width != 4 || e.raw_size != expect_bytes) bad(rec, "raw_size", "weights shape mismatch");
+    } else {
+      continue;
+    }
 
     // The bytes of the block: in place (mmap) or decompressed into an owned buffer.
     std::shared_ptr<const void> owner = map;
@@ -247,17 +271,12 @@ TraceSet load_moet(const std::string& path) {
       owner = raw;
     }
     if (name == "ids") {
-      if (e.elem_width != 1 && e.elem_width != 2) bad(rec, "elem_width", "must be 1 or 2");
-      if (e.raw_size != expect_ids * e.elem_width)
-        bad(rec, "raw_size", "does not match the request token counts in the metadata");
       set.ids = ExpertIds::view(owner, data, expect_ids, static_cast<int>(e.elem_width));
       have_ids = true;
-    } else if (name == "weights") {
-      if (e.elem_width != 4 || e.raw_size != expect_ids * 4) bad(rec, "raw_size", "weights shape mismatch");
+    } else {
       set.weights.resize(expect_ids);
       std::memcpy(set.weights.data(), data, e.raw_size);
     }
-    // Unknown blocks are skipped: later minor versions may add columns.
   }
   if (!have_ids) bad("directory", "ids", "no routing block");
   set.check(path);
