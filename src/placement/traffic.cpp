@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <numeric>
 #include <set>
+#include <type_traits>
+#include <utility>
 
 #include "moeplan/io/error.hpp"
 
@@ -196,30 +199,37 @@ struct DispatchTable {
     const int G = c.gpus(), S = c.slots();
     entries.resize(static_cast<std::size_t>(G) * L * E);
     fixed.assign(static_cast<std::size_t>(L) * E, -1);
-    // slots_of[e]: slots holding e in ascending order (one layer at a time).
-    std::vector<std::vector<int>> slots_of(static_cast<std::size_t>(E));
+    // gpus_of[e]: the GPUs of the slots holding e, in ascending slot order (one layer at a
+    // time); node_of[g] precomputed (no division per entry).
+    std::vector<std::vector<int>> gpus_of(static_cast<std::size_t>(E));
+    std::vector<int> node_of(static_cast<std::size_t>(G));
+    for (int g = 0; g < G; ++g) node_of[static_cast<std::size_t>(g)] = c.node_of_gpu(g);
     std::vector<std::int32_t> pick;
     std::map<std::vector<std::int32_t>, std::int32_t> interned;  // identical lists share storage
     for (int l = 0; l < L; ++l) {
-      for (auto& v : slots_of) v.clear();
+      for (auto& v : gpus_of) v.clear();
       auto lay = p.layer(l);
       for (int s = 0; s < S; ++s)
-        if (lay[static_cast<std::size_t>(s)] >= 0) slots_of[static_cast<std::size_t>(lay[static_cast<std::size_t>(s)])].push_back(s);
+        if (lay[static_cast<std::size_t>(s)] >= 0) gpus_of[static_cast<std::size_t>(lay[static_cast<std::size_t>(s)])].push_back(c.gpu_of_slot(s));
       for (int e = 0; e < E; ++e) {
-        const auto& ss = slots_of[static_cast<std::size_t>(e)];
-        bool same = true;
-        for (int s : ss) same = same && c.gpu_of_slot(s) == c.gpu_of_slot(ss[0]);
-        if (same) fixed[static_cast<std::size_t>(l) * E + e] = c.gpu_of_slot(ss[0]);
+        const auto& gs = gpus_of[static_cast<std::size_t>(e)];
+        Entry* col = entries.data() + static_cast<std::size_t>(l) * E + e;  // h = 0
+        const std::size_t stride = static_cast<std::size_t>(L) * E;
+        if (std::all_of(gs.begin(), gs.end(), [&](int g) { return g == gs[0]; })) {
+          // One GPU holds every replica: the same single candidate from every source.
+          fixed[static_cast<std::size_t>(l) * E + e] = gs[0];
+          for (int h = 0; h < G; ++h) col[static_cast<std::size_t>(h) * stride] = {gs[0], 1};
+          continue;
+        }
         for (int h = 0; h < G; ++h) {
           pick.clear();
-          for (int s : ss)
-            if (c.gpu_of_slot(s) == h) pick.push_back(h);
+          for (int g : gs)
+            if (g == h) pick.push_back(h);
           if (pick.empty())
-            for (int s : ss)
-              if (c.node_of_slot(s) == c.node_of_gpu(h)) pick.push_back(c.gpu_of_slot(s));
-          if (pick.empty())
-            for (int s : ss) pick.push_back(c.gpu_of_slot(s));
-          Entry& en = entries[(static_cast<std::size_t>(h) * L + l) * E + e];
+            for (int g : gs)
+              if (node_of[static_cast<std::size_t>(g)] == node_of[static_cast<std::size_t>(h)]) pick.push_back(g);
+          if (pick.empty()) pick.assign(gs.begin(), gs.end());
+          Entry& en = col[static_cast<std::size_t>(h) * stride];
           en.count = static_cast<std::int32_t>(pick.size());
           if (pick.size() == 1) {
             en.first = pick[0];
@@ -235,19 +245,173 @@ struct DispatchTable {
   }
 };
 
+// The dispatch rule unrolled over token phases: with P the least common multiple of all
+// candidate counts, token t's destination from home h for (layer l, expert e) is the byte
+// at[((h * P + t % P) * L + l) * E + e], because t mod count == (t mod P) mod count. The hot loop
+// is then one byte load per top-k choice with no branch. Built only for up to 64 GPUs and when
+// the table stays small (P is 1 without replicas, 2 for the usual one extra replica).
+struct PhaseTable {
+  std::uint64_t P = 0;  // 0: not built (use DispatchTable)
+  std::vector<std::uint8_t> at;
+
+  PhaseTable(const DispatchTable& t, int G) {
+    constexpr std::uint64_t max_bytes = std::uint64_t{64} << 20;
+    const std::uint64_t per_phase = static_cast<std::uint64_t>(G) * t.L * t.E;
+    if (G > 64 || per_phase == 0) return;
+    std::vector<char> seen;  // the distinct candidate counts (at most the slot count)
+    for (const Entry& en : t.entries) {
+      if (static_cast<std::size_t>(en.count) >= seen.size()) seen.resize(static_cast<std::size_t>(en.count) + 1);
+      seen[static_cast<std::size_t>(en.count)] = 1;
+    }
+    std::uint64_t lcm = 1;
+    for (std::size_t n = 1; n < seen.size(); ++n) {
+      if (seen[n]) lcm = std::lcm(lcm, static_cast<std::uint64_t>(n));
+      if (lcm * per_phase > max_bytes) return;
+    }
+    P = lcm;
+    at.resize(P * per_phase);
+    const std::size_t LE = static_cast<std::size_t>(t.L) * t.E;
+    for (int h = 0; h < G; ++h)
+      for (std::uint64_t ph = 0; ph < P; ++ph) {
+        const Entry* src = t.entries.data() + static_cast<std::size_t>(h) * LE;
+        std::uint8_t* dst = at.data() + (static_cast<std::size_t>(h) * P + ph) * LE;
+        for (std::size_t i = 0; i < LE; ++i) {
+          const Entry en = src[i];
+          dst[i] = static_cast<std::uint8_t>(
+              en.count == 1 ? en.first : t.cand[static_cast<std::size_t>(en.first) + ph % static_cast<std::uint64_t>(en.count)]);
+        }
+      }
+  }
+};
+
+// Destination lookups for the mask kernel: token(t) gives the row for token t, row(le, e)
+// the destination GPU of expert e at layer offset le = l * E.
+struct PhaseDest {
+  const std::uint8_t* base;  // this home's P phases
+  std::uint64_t P;
+  std::size_t LE;
+  struct Row {
+    const std::uint8_t* p;
+    int operator()(std::size_t le, std::size_t e) const { return p[le + e]; }
+  };
+  Row token(std::uint64_t t) const { return {base + (t % P) * LE}; }
+};
+struct EntryDest {  // any candidate count: the generic tables
+  const Entry* tab;  // this home's entries
+  const std::int32_t* fix;
+  const std::int32_t* cand;
+  struct Row {
+    const Entry* tab;
+    const std::int32_t* fix;
+    const std::int32_t* cand;
+    std::uint64_t t;
+    int operator()(std::size_t le, std::size_t e) const {
+      int g = fix[le + e];
+      if (g < 0) [[unlikely]] {
+        const Entry en = tab[le + e];
+        g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
+      }
+      return g;
+    }
+  };
+  Row token(std::uint64_t t) const { return {tab, fix, cand, t}; }
+};
+
+// The counters of one run of one home's tokens, flushed into the thread's per-home rows after
+// the run. uint32 is enough: a run has at most `chunk` tokens.
+struct MaskJob {
+  int L, E, K, G, N, h;
+  std::uint64_t fwd;   // GPUs a token from h reaches over NVLink
+  std::uint64_t away;  // GPUs off h's node
+  const std::uint64_t* node_mask;
+  const std::int32_t* node_of;
+  std::uint32_t* pair;   // [l][g] per-expert sends
+  std::uint32_t* nodes;  // Hist: [l][subset of remote nodes] token-layers; else [l][n] sends
+  std::uint32_t* intra;  // [l] node-dedup NVLink sends
+  std::uint32_t* local;  // [l] token-layers with a choice on h
+};
+
+// Up to 64 GPUs: a token-layer's destination GPUs as a bit mask; the node-dedup NVLink count
+// is a popcount against h's forward mask, the local copy one bit. With Hist (up to 8 nodes) the
+// set of remote nodes reached indexes a histogram (expanded per node at the flush), so no
+// branch depends on the data; else a loop over the remote nodes reached. KC: top-k when known
+// at compile time (0: j.K).
+template <int KC, bool Hist, class Id, class Dest>
+[[gnu::always_inline]] inline void mask_body(const Id* ids, std::size_t per_token, std::uint64_t first,
+                                             std::uint64_t last, const Dest& dest, const MaskJob& j) {
+  const int K = KC > 0 ? KC : j.K;
+  const int L = j.L, G = j.G, N = j.N, h = j.h;
+  const std::size_t E = static_cast<std::size_t>(j.E);
+  const std::size_t H = Hist ? std::size_t{1} << N : static_cast<std::size_t>(N);
+  const std::uint64_t fwd = j.fwd, away = j.away;
+  for (std::uint64_t t = first; t < last; ++t) {
+    const Id* row = ids + t * per_token;
+    const auto d = dest.token(t);
+    std::uint32_t* pl = j.pair;
+    std::uint32_t* nl = j.nodes;
+    for (int l = 0; l < L; ++l, row += K, pl += G, nl += H) {
+      const std::size_t le = static_cast<std::size_t>(l) * E;
+      std::uint64_t mask = 0;
+      for (int k = 0; k < K; ++k) {
+        const int g = d(le, row[k]);
+        ++pl[g];
+        mask |= std::uint64_t{1} << g;
+      }
+      j.local[l] += static_cast<std::uint32_t>((mask >> h) & 1u);
+      j.intra[l] += static_cast<std::uint32_t>(std::popcount(mask & fwd));
+      const std::uint64_t rem = mask & away;
+      if constexpr (Hist) {
+        std::uint32_t reached = 0;
+        for (int n = 0; n < N; ++n) reached |= static_cast<std::uint32_t>((rem & j.node_mask[n]) != 0) << n;
+        ++nl[reached];
+      } else {
+        for (std::uint64_t r = rem; r;) {
+          const int n = j.node_of[std::countr_zero(r)];
+          ++nl[n];
+          r &= ~j.node_mask[n];
+        }
+      }
+    }
+  }
+}
+
+// The kernel compiled twice: with the x86 popcnt instruction (chosen at run time where the CPU
+// has it; without it std::popcount is a library call per token-layer) and portable.
+template <int KC, bool Hist, class Id, class Dest>
+void mask_kernel(const Id* ids, std::size_t per_token, std::uint64_t first, std::uint64_t last, const Dest& dest,
+                 const MaskJob& j) {
+  mask_body<KC, Hist>(ids, per_token, first, last, dest, j);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+template <int KC, bool Hist, class Id, class Dest>
+[[gnu::target("popcnt")]] void mask_kernel_popcnt(const Id* ids, std::size_t per_token, std::uint64_t first,
+                                                  std::uint64_t last, const Dest& dest, const MaskJob& j) {
+  mask_body<KC, Hist>(ids, per_token, first, last, dest, j);
+}
+bool has_popcnt() { return __builtin_cpu_supports("popcnt"); }
+#else
+template <int KC, bool Hist, class Id, class Dest>
+void mask_kernel_popcnt(const Id* ids, std::size_t per_token, std::uint64_t first, std::uint64_t last,
+                        const Dest& dest, const MaskJob& j) {
+  mask_body<KC, Hist>(ids, per_token, first, last, dest, j);
+}
+bool has_popcnt() { return false; }
+#endif
+
 // A contiguous run of one request's tokens (requests are split so that threads balance).
 struct Work {
   std::uint64_t first, last;  // token indices [first, last)
   std::int32_t home;
 };
 
-// One thread's accumulators: rows allocated for the homes it meets.
+// One thread's accumulators: rows allocated for the homes it meets, plus the run counters.
 struct ThreadAcc {
   std::vector<std::vector<std::uint64_t>> pair;  // [h] -> [l][g]
   std::vector<std::vector<std::uint64_t>> node;  // [h] -> [l][n]
   std::vector<std::uint64_t> intra_dedup, local_dedup, token_layers;
-  std::vector<std::uint32_t> gpu_stamp, node_stamp;
+  std::vector<std::uint32_t> gpu_stamp, node_stamp;  // beyond 64 GPUs
   std::uint32_t stamp = 0;
+  std::vector<std::uint32_t> job_pair, job_nodes, job_intra, job_local;  // MaskJob counters
 };
 
 }  // namespace
@@ -258,6 +422,7 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
   const Cluster& c = p.cluster;
   const int L = p.layers, E = p.num_experts, K = set.model.top_k, G = c.gpus(), N = c.nodes, gpn = c.gpus_per_node;
   const DispatchTable table(p);
+  const PhaseTable phases(table, G);
   std::vector<std::int32_t> node_of(static_cast<std::size_t>(G));
   std::vector<std::int32_t> ranks(static_cast<std::size_t>(G));
   // For up to 64 GPUs: node_mask[n] = the GPUs of node n; fwd_mask[h] = the GPUs a token from h
@@ -271,6 +436,9 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
           fwd_mask[static_cast<std::size_t>(h)] |= std::uint64_t{1} << g;
   }
   for (int g = 0; g < G; ++g) node_of[static_cast<std::size_t>(g)] = c.node_of_gpu(g), ranks[static_cast<std::size_t>(g)] = g % gpn;
+  const bool popcnt = has_popcnt();
+  const bool hist = N <= 8;  // remote-node subsets index a 2^N histogram
+  const std::size_t H = hist ? std::size_t{1} << N : static_cast<std::size_t>(N);
 
   constexpr std::uint64_t chunk = 2048;
   std::vector<Work> work;
@@ -294,8 +462,15 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
       a.intra_dedup.assign(static_cast<std::size_t>(L), 0);
       a.local_dedup.assign(static_cast<std::size_t>(L), 0);
       a.token_layers.assign(static_cast<std::size_t>(L), 0);
-      a.gpu_stamp.assign(static_cast<std::size_t>(G), 0);
-      a.node_stamp.assign(static_cast<std::size_t>(N), 0);
+      if (G <= 64) {
+        a.job_pair.assign(static_cast<std::size_t>(L) * G, 0);
+        a.job_nodes.assign(static_cast<std::size_t>(L) * H, 0);
+        a.job_intra.assign(static_cast<std::size_t>(L), 0);
+        a.job_local.assign(static_cast<std::size_t>(L), 0);
+      } else {
+        a.gpu_stamp.assign(static_cast<std::size_t>(G), 0);
+        a.node_stamp.assign(static_cast<std::size_t>(N), 0);
+      }
 #pragma omp for schedule(dynamic, 1)
       for (std::ptrdiff_t w = 0; w < n_work; ++w) {
         const Work& job = work[static_cast<std::size_t>(w)];
@@ -305,50 +480,61 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
         if (prow.empty()) prow.assign(static_cast<std::size_t>(L) * G, 0);
         if (nrow.empty()) nrow.assign(static_cast<std::size_t>(L) * N, 0);
         const Entry* tab = table.entries.data() + static_cast<std::size_t>(h) * L * E;
-        const std::int32_t* fix = table.fixed.data();
-        const std::int32_t* cand = table.cand.data();
-        const std::int32_t* rank_of = ranks.data();
-        std::uint32_t* gst = a.gpu_stamp.data();
-        std::uint32_t* nst = a.node_stamp.data();
         const std::uint64_t tokens = job.last - job.first;
         for (int l = 0; l < L; ++l) a.token_layers[static_cast<std::size_t>(l)] += tokens;
-        // The destination GPU of token t's choice of expert e at layer offset le = l * E.
-        auto dest = [&](std::uint64_t t, std::size_t le, std::size_t e) {
-          int g = fix[le + e];
-          if (g < 0) [[unlikely]] {
-            const Entry en = tab[le + e];
-            g = en.count == 1 ? en.first : cand[en.first + static_cast<std::int32_t>(t % static_cast<std::uint64_t>(en.count))];
-          }
-          return g;
-        };
         if (G <= 64) {
-          // Up to 64 GPUs: a token-layer's destinations as a bit mask; the dedup counts are
-          // popcounts against per-home masks, and a loop over the remote nodes it touches.
-          const std::uint64_t fwd = fwd_mask[static_cast<std::size_t>(h)];
-          const std::uint64_t away = ~node_mask[static_cast<std::size_t>(nh)];
-          for (std::uint64_t t = job.first; t < job.last; ++t) {
-            const auto* row = ids.data() + t * per_token;
-            for (int l = 0; l < L; ++l, row += K) {
-              const std::size_t le = static_cast<std::size_t>(l) * E;
-              std::uint64_t* pl = prow.data() + static_cast<std::size_t>(l) * G;
-              std::uint64_t* nl = nrow.data() + static_cast<std::size_t>(l) * N;
-              std::uint64_t mask = 0;
-              for (int k = 0; k < K; ++k) {
-                const int g = dest(t, le, row[k]);
-                ++pl[g];
-                mask |= std::uint64_t{1} << g;
+          const MaskJob mj{L, E, K, G, N, h, fwd_mask[static_cast<std::size_t>(h)],
+                           ~node_mask[static_cast<std::size_t>(nh)], node_mask.data(), node_of.data(),
+                           a.job_pair.data(), a.job_nodes.data(), a.job_intra.data(), a.job_local.data()};
+          // Pick the instantiation: top-k, histogram or node loop, phase table or generic.
+          auto run = [&](auto kc, const auto& dest) {
+            constexpr int kv = decltype(kc)::value;
+            const auto* d = ids.data();
+            if (popcnt)
+              hist ? mask_kernel_popcnt<kv, true>(d, per_token, job.first, job.last, dest, mj)
+                   : mask_kernel_popcnt<kv, false>(d, per_token, job.first, job.last, dest, mj);
+            else
+              hist ? mask_kernel<kv, true>(d, per_token, job.first, job.last, dest, mj)
+                   : mask_kernel<kv, false>(d, per_token, job.first, job.last, dest, mj);
+          };
+          auto with_dest = [&](const auto& dest) {
+            if (K == 8) run(std::integral_constant<int, 8>{}, dest);
+            else if (K == 6) run(std::integral_constant<int, 6>{}, dest);
+            else run(std::integral_constant<int, 0>{}, dest);
+          };
+          const std::size_t LE = static_cast<std::size_t>(L) * E;
+          if (phases.P)
+            with_dest(PhaseDest{phases.at.data() + static_cast<std::size_t>(h) * phases.P * LE, phases.P, LE});
+          else
+            with_dest(EntryDest{tab, table.fixed.data(), table.cand.data()});
+          // Flush the run's counters into h's rows (and reset them).
+          for (std::size_t i = 0; i < a.job_pair.size(); ++i) prow[i] += std::exchange(a.job_pair[i], 0);
+          for (int l = 0; l < L; ++l) {
+            const auto ls = static_cast<std::size_t>(l);
+            a.intra_dedup[ls] += std::exchange(a.job_intra[ls], 0);
+            a.local_dedup[ls] += std::exchange(a.job_local[ls], 0);
+            std::uint32_t* hl = a.job_nodes.data() + ls * H;
+            std::uint64_t* nl = nrow.data() + ls * static_cast<std::size_t>(N);
+            if (hist) {
+              hl[0] = 0;  // token-layers reaching no remote node
+              for (std::size_t s = 1; s < H; ++s) {
+                const std::uint32_t v = std::exchange(hl[s], 0);
+                if (v)
+                  for (std::size_t r = s; r; r &= r - 1) nl[std::countr_zero(r)] += v;
               }
-              a.local_dedup[static_cast<std::size_t>(l)] += (mask >> h) & 1u;
-              a.intra_dedup[static_cast<std::size_t>(l)] += static_cast<std::uint64_t>(std::popcount(mask & fwd));
-              for (std::uint64_t rem = mask & away; rem;) {
-                const int n = node_of[static_cast<std::size_t>(std::countr_zero(rem))];
-                ++nl[n];
-                rem &= ~node_mask[static_cast<std::size_t>(n)];
-              }
+            } else {
+              for (int n = 0; n < N; ++n) nl[n] += std::exchange(hl[n], 0);
             }
           }
           continue;
         }
+        // Beyond 64 GPUs: mark arrays with a stamp per token-layer.
+        auto dest = [&](std::uint64_t t, std::size_t le, std::size_t e) {
+          return EntryDest{tab, table.fixed.data(), table.cand.data()}.token(t)(le, e);
+        };
+        const std::int32_t* rank_of = ranks.data();
+        std::uint32_t* gst = a.gpu_stamp.data();
+        std::uint32_t* nst = a.node_stamp.data();
         for (std::uint64_t t = job.first; t < job.last; ++t) {
           const auto* row = ids.data() + t * per_token;
           for (int l = 0; l < L; ++l, row += K) {
