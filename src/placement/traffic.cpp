@@ -457,6 +457,7 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
 #pragma omp parallel num_threads(threads)
     {
       ThreadAcc& a = acc[static_cast<std::size_t>(omp_get_thread_num())];
+      const bool use_popcnt = popcnt, use_hist = hist;  // locals: clang's OpenMP lambdas need them
       a.pair.resize(static_cast<std::size_t>(G));
       a.node.resize(static_cast<std::size_t>(G));
       a.intra_dedup.assign(static_cast<std::size_t>(L), 0);
@@ -490,12 +491,12 @@ TrafficReport account_traffic(const trace::TraceSet& set, const Placement& p, co
           auto run = [&](auto kc, const auto& dest) {
             constexpr int kv = decltype(kc)::value;
             const auto* d = ids.data();
-            if (popcnt)
-              hist ? mask_kernel_popcnt<kv, true>(d, per_token, job.first, job.last, dest, mj)
-                   : mask_kernel_popcnt<kv, false>(d, per_token, job.first, job.last, dest, mj);
+            if (use_popcnt)
+              use_hist ? mask_kernel_popcnt<kv, true>(d, per_token, job.first, job.last, dest, mj)
+                       : mask_kernel_popcnt<kv, false>(d, per_token, job.first, job.last, dest, mj);
             else
-              hist ? mask_kernel<kv, true>(d, per_token, job.first, job.last, dest, mj)
-                   : mask_kernel<kv, false>(d, per_token, job.first, job.last, dest, mj);
+              use_hist ? mask_kernel<kv, true>(d, per_token, job.first, job.last, dest, mj)
+                       : mask_kernel<kv, false>(d, per_token, job.first, job.last, dest, mj);
           };
           auto with_dest = [&](const auto& dest) {
             if (K == 8) run(std::integral_constant<int, 8>{}, dest);
