@@ -95,3 +95,39 @@ TEST(PerfFormulas, MemoryErrorListsComponents) {
   // MLA KV cache: 61 layers x 576 elements x 2 B per token (replicated over TP).
   EXPECT_NEAR(e.memory.kv_cache_bytes_per_gpu, 61.0 * 576 * 2 * (1024 + 256), 1.0);
 }
+
+// Overheads: prefill tokens pay kernel_overhead_s per operator, decode tokens (graph-captured)
+// decode_kernel_overhead_s, a mixed step the token-weighted mean; each step pays
+// step_overhead_s + seq_overhead_s x sequences. Llama-3.1-8B in GenZ mode (no other
+// overheads, TP1 so no collectives): a decode step has 32 layers x (QKV, attention, O,
+// up+gate, down) + LM head = 161 operators.
+TEST(PerfFormulas, OverheadsByHand) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  Hardware hw = load_hardware("genz_h100");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.efficiency = Efficiency::genz();
+  EstimateRequest o = r;
+  o.efficiency.kernel_overhead_s = 10e-6;
+  o.efficiency.decode_kernel_overhead_s = 2e-6;
+  o.efficiency.step_overhead_s = 1e-3;
+  o.efficiency.seq_overhead_s = 50e-6;
+  // Decode only, 4 sequences: 161 x 2 us + 1 ms + 4 x 50 us = 1.522 ms.
+  const StepSegment dec{4, 1, 100};
+  double plain = step_cost(r, std::span<const StepSegment>(&dec, 1)).time_s;
+  double with = step_cost(o, std::span<const StepSegment>(&dec, 1)).time_s;
+  EXPECT_NEAR((with - plain) * 1e3, 1.522, 1e-9);
+  // Mixed: 4 decode tokens + one 12-token prompt: T = 16, decode share 4/16, so each operator
+  // pays 10 - 0.25 x (10 - 2) = 8 us. Operators: 32 x (2 x 3 attention + 2 FFN) + LM head +
+  // embedding GEMM (GenZ prices it in prefill) = 258 -> 2.064 ms + 1 ms + 5 x 50 us = 3.314 ms.
+  const std::array<StepSegment, 2> mixed{dec, StepSegment{1, 12, 0}};
+  plain = step_cost(r, mixed).time_s;
+  with = step_cost(o, mixed).time_s;
+  EXPECT_NEAR((with - plain) * 1e3, 3.314, 1e-9);
+  // decode_kernel_overhead_s < 0 (files without it): decode pays kernel_overhead_s too.
+  o.efficiency.decode_kernel_overhead_s = -1;
+  with = step_cost(o, std::span<const StepSegment>(&dec, 1)).time_s;
+  plain = step_cost(r, std::span<const StepSegment>(&dec, 1)).time_s;
+  EXPECT_NEAR((with - plain) * 1e3, 1.61 + 1 + 0.2, 1e-9);
+}

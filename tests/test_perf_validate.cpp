@@ -26,17 +26,21 @@ TEST(PerfValidate, SiliconAggregated) {
   for (const auto& s : j["skipped"]) EXPECT_FALSE(s["reason"].get<std::string>().empty());
   const auto& agg = j["by_subset"]["agg"];
   EXPECT_GE(agg["n"].get<int>(), 1500);
-  EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 14.5);
-  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 28.5);
+  EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 12.5);
+  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 25.0);
   const auto& dense = j["by_subset"]["agg|dense"];
-  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 10.0);
-  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 14.5);
-  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 26.0);
+  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
+  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 13.5);
+  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 23.5);
+  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 46.0);
   // Groups keyed model|system|backend|mode, each with n and per-metric errors.
   const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
   EXPECT_EQ(g["n"], 60);
   EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 10.5);
-  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
+  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 15.5);
+  // Graph-captured decode + per-sequence host overhead (docs/validation.md): SGLang MoE groups.
+  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.0);
+  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 47.5);
 }
 
 TEST(PerfValidate, Splitwise) {

@@ -73,6 +73,11 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     x.comm_bw = num(f["comm_bw"], file, at + ".efficiency.comm_bw", 0.01, 1.5);
     x.kernel_overhead_s = num(f["kernel_overhead_s"], file, at + ".efficiency.kernel_overhead_s", 0, 1e-3);
     x.step_overhead_s = num(f["step_overhead_s"], file, at + ".efficiency.step_overhead_s", 0, 1);
+    if (f["seq_overhead_s"]) x.seq_overhead_s = num(f["seq_overhead_s"], file, at + ".efficiency.seq_overhead_s", 0, 1e-2);
+    // Optional (files written before it existed lack it: decode pays kernel_overhead_s).
+    x.decode_kernel_overhead_s = f["decode_kernel_overhead_s"]
+                                     ? num(f["decode_kernel_overhead_s"], file, at + ".efficiency.decode_kernel_overhead_s", 0, 1e-3)
+                                     : -1;
     ServingParams& p = c.serving;
     p.max_num_tokens = num(s["max_num_tokens"], file, at + ".serving.max_num_tokens", 1, 1e7);
     p.kv_memory_fraction = num(s["kv_memory_fraction"], file, at + ".serving.kv_memory_fraction", 0.01, 1);
@@ -103,11 +108,11 @@ std::string calibration_yaml(const CalibrationSet& set, const std::string& heade
     out += fmt::format(
         "  - backend: {}\n    precision: {}\n    fitted_rows: {}\n    efficiency:\n"
         "      gemm: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
-        "      kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n    serving:\n"
+        "      kernel_overhead_s: {:.4g}\n      decode_kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n      seq_overhead_s: {:.4g}\n    serving:\n"
         "      max_num_tokens: {:.0f}\n      kv_memory_fraction: {:.4g}\n      ttft_factor: {:.4g}\n"
         "      ttft_factor_log2c: {:.4g}\n      ttft_factor_per_request: {:.4g}\n",
         c.backend, c.precision, c.fitted_rows, x.gemm, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
-        x.step_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
+        x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
         p.ttft_factor_per_request);
   }
   return out;

@@ -203,6 +203,13 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
   }
   const double H = static_cast<double>(m.hidden);
   const double V = static_cast<double>(m.vocab);
+  // Decode tokens run graph-captured: the step's per-operator overhead is the token-weighted
+  // mean of the eager (prefill) and the graph (decode) overheads.
+  if (eff.decode_kernel_overhead_s >= 0 && T > 0) {
+    const double dec_share = (T - prefill_T) / T;
+    const double ov = eff.kernel_overhead_s + dec_share * (eff.decode_kernel_overhead_s - eff.kernel_overhead_s);
+    for (Device* d : {&c.attn_dev, &c.dense_dev, &c.shared_dev, &c.expert_dev, &c.embed_dev, &c.core_dev}) d->overhead_s = ov;
+  }
 
   StepCost out;
   // Price each (attention kind, FFN kind) class once; multiply by its layer count.
@@ -246,7 +253,9 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
     double bw = hw.gpus_per_node >= c.s.tp * c.s.dp * c.s.pp ? hw.intra_node_bw_bytes_per_s : hw.inter_node_bw_bytes_per_s;
     out.add_time(Part::pipeline, (c.s.pp - 1) * (hw.p2p_latency_s + T * H * c.ab / (bw * eff.comm_bw)));
   }
-  out.add_time(Part::overhead, eff.step_overhead_s);
+  double seqs = 0;  // sequences in the step on one attention-DP rank
+  for (const StepSegment& g : segments) seqs += g.seqs / c.s.dp;
+  out.add_time(Part::overhead, eff.step_overhead_s + eff.seq_overhead_s * seqs);
   return out;
 }
 

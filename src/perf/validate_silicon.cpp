@@ -242,6 +242,7 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
     c.backend = key.first;
     c.precision = key.second;
     c.efficiency = Efficiency::defaults();
+    c.efficiency.decode_kernel_overhead_s = c.efficiency.kernel_overhead_s;
     c.serving = ServingParams{};
     c.serving.ttft_factor = 2;
     c.fitted_rows = static_cast<int>(fit_rows.size());
@@ -258,6 +259,10 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         {&c.efficiency.gemm, 0.05, 0.95, false},        {&c.efficiency.attention, 0.05, 0.95, false},
         {&c.efficiency.mem_bw, 0.3, 1.0 / 0.8, false},  {&c.efficiency.comm_bw, 0.1, 1.0, false},
         {&c.efficiency.kernel_overhead_s, 0, 10e-6, true}, {&c.efficiency.step_overhead_s, 0, 20e-3, true},
+        // Graph-captured decode: a replayed node costs at most a microsecond.
+        {&c.efficiency.decode_kernel_overhead_s, 0, 1e-6, true},
+        // Host work per running sequence: at most 100 us.
+        {&c.efficiency.seq_overhead_s, 0, 100e-6, true},
         // TTFT grows with the prefills queued ahead in a closed loop's bursts: linear in C.
         {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_per_request, 0, 2, true},
     };
@@ -288,6 +293,9 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         if (!improved) break;
       }
     }
+    // Additive steps leave rounding residue (1e-22) where a bound was meant: snap it.
+    for (Param& p : params)
+      if (p.additive && *p.v - p.lo < (p.hi - p.lo) * 1e-9) *p.v = p.lo;
     set.entries.push_back(c);
   }
   return set;

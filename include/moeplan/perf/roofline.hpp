@@ -18,8 +18,15 @@ struct Efficiency {
   double mem_bw = 1;             // achieved / peak memory bandwidth (times the hardware's own factor)
   bool use_hw_mem_factor = true; // apply Hardware::mem_bw_empirical_fraction and mem_op_latency_s
   double comm_bw = 1;            // achieved / peak link bandwidth
-  double kernel_overhead_s = 0;  // added to every operator
+  double kernel_overhead_s = 0;  // added to every operator (eager launches: prefill)
+  // Per-operator overhead of decode tokens, which engines replay from captured CUDA graphs
+  // (launch cost mostly hidden). < 0: same as kernel_overhead_s. A step's operators pay the
+  // token-weighted mean of the two (decode tokens / all tokens of the step).
+  double decode_kernel_overhead_s = -1;
   double step_overhead_s = 0;    // added to every forward step (scheduler, launch)
+  // Host work per sequence in the step on one attention-DP rank (scheduler bookkeeping,
+  // sampling, detokenisation): grows with the batch, unlike step_overhead_s.
+  double seq_overhead_s = 0;
   double moe_imbalance = 1;      // busiest GPU's expert load / mean load
   bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
   bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)
