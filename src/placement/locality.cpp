@@ -58,7 +58,10 @@ std::int64_t gpu_load_lower_bound(const Hypergraph& g, const Cluster& c) {
 LayerOut run_layer(const trace::TraceSet& set, int layer, std::span<const std::uint8_t> home,
                    bool independent, const Cluster& c, const LocalityOptions& o,
                    std::uint64_t layer_seed) {
-  const auto g = build_layer_hypergraph(set, layer, home, c.nodes, independent);
+  const std::size_t tokens = home.size();
+  const std::size_t stride =
+      o.max_tokens > 0 && tokens > o.max_tokens ? (tokens + o.max_tokens - 1) / o.max_tokens : 1;
+  const auto g = build_layer_hypergraph(set, layer, home, c.nodes, independent, stride);
   LayerOut out;
   const int n = g.vertices;
   std::int64_t total = 0;
@@ -250,6 +253,7 @@ Placement locality_placement(const trace::TraceSet& fit, const Cluster& c, const
         {"seed", o.seed},
         {"fm_passes", o.fm_passes},
         {"restarts", o.restarts},
+        {"max_tokens", o.max_tokens},
         {"use_metis_init", o.use_metis_init},
         {"home_model", independent ? "independent" : "exact"}}},
       {"fit_requests", fit.requests.size()},

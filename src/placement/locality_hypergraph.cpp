@@ -24,8 +24,9 @@ std::uint64_t hash_key(const std::uint16_t* key, int k) {
 
 Hypergraph build_layer_hypergraph(const trace::TraceSet& set, int layer,
                                   std::span<const std::uint8_t> token_home_node, int nodes,
-                                  bool independent_homes) {
+                                  bool independent_homes, std::size_t sample_stride) {
   Hypergraph g;
+  sample_stride = std::max<std::size_t>(1, sample_stride);
   g.vertices = set.model.num_experts;
   g.nodes = nodes;
   g.total_tokens = static_cast<std::int64_t>(token_home_node.size());
@@ -42,7 +43,7 @@ Hypergraph build_layer_hypergraph(const trace::TraceSet& set, int layer,
   std::vector<std::uint16_t> key(static_cast<std::size_t>(k));
 
   set.ids.visit([&](auto ids) {
-    for (std::size_t t = 0; t < tokens; ++t) {
+    for (std::size_t t = 0; t < tokens; t += sample_stride) {
       const auto* row = ids.data() + t * stride + static_cast<std::size_t>(layer) * k;
       int n = 0;
       for (int i = 0; i < k; ++i) {  // insertion sort with duplicates dropped
@@ -110,6 +111,15 @@ Hypergraph build_layer_hypergraph(const trace::TraceSet& set, int layer,
   std::vector<std::uint32_t> fill(g.vertex_begin.begin(), g.vertex_begin.end() - 1);
   for (int h = 0; h < edges; ++h)
     for (auto v : g.edge(h)) g.vertex_edges[fill[v]++] = static_cast<std::uint32_t>(h);
+  if (sample_stride > 1) {  // balance is judged on every token, not on the sample
+    std::fill(g.load.begin(), g.load.end(), 0);
+    set.ids.visit([&](auto ids) {
+      for (std::size_t t = 0; t < tokens; ++t) {
+        const auto* row = ids.data() + t * stride + static_cast<std::size_t>(layer) * k;
+        for (int i = 0; i < k; ++i) ++g.load[row[i]];
+      }
+    });
+  }
   return g;
 }
 

@@ -38,13 +38,15 @@ struct Hypergraph {
   }
 };
 
-// token_home_node[t]: home node of every token of the set. independent_homes: a token's home
+// token_home_node[t]: home node of every token of the set. sample_stride > 1 builds the
+// hyperedges from every sample_stride-th token only (a uniform sample: the partition's cost
+// scales with the hyperedges), while vertex loads still count every token. independent_homes: a token's home
 // is taken as independent of its routing (round-robin homes), so away[h][p] becomes the
 // expectation tokens[h] * (T - T_p) (T_p: tokens homed on p; scaled by T to stay integral)
 // and the objective is T times the expected sends rather than the sends of these homes.
 Hypergraph build_layer_hypergraph(const trace::TraceSet& set, int layer,
                                   std::span<const std::uint8_t> token_home_node, int nodes,
-                                  bool independent_homes = false);
+                                  bool independent_homes = false, std::size_t sample_stride = 1);
 
 // Exact sends of one layer (tokens x distinct non-home nodes) by a direct pass over the trace.
 std::int64_t exact_sends(const trace::TraceSet& set, int layer,

@@ -27,9 +27,12 @@ struct LocalityOptions {
   double max_imbalance = 1.10;  // bound on max/mean GPU load per layer (fit-trace loads), >= 1
   std::uint64_t seed = 0;       // METIS seeds and the perturbation restarts derive from it
   int fm_passes = 8;            // FM passes per start (a pass stops early without improvement)
-  int restarts = 4;             // perturbed restarts from the best partition, per layer
+  int restarts = 12;            // perturbed restarts from the best partition, per layer
   bool use_metis_init = true;   // false: start from the contiguous partition only
   HomeModel home_model = HomeModel::exact;
+  // Hyperedges are built from a uniform sample of at most this many tokens per layer (every
+  // ceil(T / max_tokens)-th token); loads and the reported objectives use every token. 0: all.
+  std::size_t max_tokens = 16384;
   trace::Progress progress;     // layers done / layers; may be empty
 };
 
