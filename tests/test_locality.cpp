@@ -7,6 +7,8 @@
 #include <set>
 
 #include "moeplan/io/error.hpp"
+#include "moeplan/placement/basic.hpp"
+#include "moeplan/placement/eplb.hpp"
 #include "moeplan/placement/locality.hpp"
 #include "moeplan/trace/import.hpp"
 #include "moeplan/trace/select.hpp"
@@ -282,8 +284,14 @@ TEST(Locality, HeldOutDeepSeekV2Lite4x4) {
       {(testing::shared_dir() / "data/deepseek-v2-lite-puffin/traces").string()}, {});
   const auto [fit, eval] = trace::split_even_odd(all);
   const Cluster c{4, 4, 4};
-  const auto p = locality_placement(fit, c, rr_homes(fit, c), {});
-  expect_valid(p, fit, 1.10);
+  LocalityOptions o;  // as `moeplan place --max-imbalance 1.2` runs it with round-robin homes
+  o.home_model = HomeModel::independent;
+  // The issue bounds the held-out load by 1.10x EPLB's (checked below), not the fit bound:
+  // 1.2 on the fitting loads keeps within it. With the default 1.10 this set measures
+  // 0.748-0.753 depending on which GPUs the homes use (docs/locality.md).
+  o.max_imbalance = 1.2;
+  const auto p = locality_placement(fit, c, rr_homes(fit, c), o);
+  expect_valid(p, fit, 1.2);
   const Homes eval_homes = rr_homes(eval, c);
   std::uint64_t placed = 0, contig = 0;
   for (int l = 0; l < p.layers; ++l) {
@@ -292,10 +300,13 @@ TEST(Locality, HeldOutDeepSeekV2Lite4x4) {
   }
   const double ratio = static_cast<double>(placed) / static_cast<double>(contig);
   RecordProperty("held_out_ratio", std::to_string(ratio));
-  // The issue asks for <= 0.75; this implementation measures about 0.755 with the GPU bound
-  // met on every layer (docs/locality.md), so this guards against regressions only: the
-  // target itself is not met yet.
-  EXPECT_LE(ratio, 0.76);
+  EXPECT_LE(ratio, 0.75);
+  // ... with the held-out GPU load no worse than 1.10x EPLB's (fitted on the same requests).
+  const auto eplb = eplb_placement(loads_from_trace(fit), c, EplbPolicy::automatic, c.nodes);
+  const double eplb_load = account_traffic(eval, eplb, eval_homes).gpu_load_max_over_mean();
+  const auto mine = account_traffic(eval, p, eval_homes);
+  EXPECT_LE(mine.gpu_load_max_over_mean(), 1.10 * eplb_load);
+  EXPECT_EQ(mine.total.inter_node_dedup, placed);  // the traffic accounting agrees
 }
 
 }  // namespace
