@@ -107,7 +107,9 @@ LayerOut run_layer(const trace::TraceSet& set, int layer, std::span<const std::u
       cand.st = refine(g, cand.part, lim, o.fm_passes);
       if (first || cand.better_than(best)) best = std::move(cand), first = false;
     }
-    for (int r = 0; r < o.restarts && c.nodes > 1; ++r) {
+    // Restarts explore on the first attempt; later attempts only look for balance.
+    const int restarts = attempt == 0 ? o.restarts : std::min(o.restarts, 2);
+    for (int r = 0; r < restarts && c.nodes > 1; ++r) {
       Candidate cand{best.part, {}};
       const int swaps = std::max(2, n / 8);
       for (int s = 0; s < swaps; ++s) {

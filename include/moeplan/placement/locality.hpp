@@ -32,7 +32,7 @@ struct LocalityOptions {
   HomeModel home_model = HomeModel::exact;
   // Hyperedges are built from a uniform sample of at most this many tokens per layer (every
   // ceil(T / max_tokens)-th token); loads and the reported objectives use every token. 0: all.
-  std::size_t max_tokens = 16384;
+  std::size_t max_tokens = 8192;
   trace::Progress progress;     // layers done / layers; may be empty
 };
 
