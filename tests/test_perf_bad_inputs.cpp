@@ -29,6 +29,7 @@ const Case kCases[] = {
     {"nested_missing_vocab.json", "field \"text_config.vocab_size\"", "missing"},
     {"fractional_hidden.json", "field \"hidden_size\"", "expected an integer"},
     {"mlp_only_layer_out_of_range.json", "field \"mlp_only_layers\"", "layer indices"},
+    {"number_overflow.json", "", "not valid JSON (a number is out of range)"},
 };
 
 }  // namespace

@@ -356,6 +356,8 @@ ModelSpec parse_model_config(std::string_view json_text, const std::string& file
       (void)again;
     } catch (const json::parse_error& e) {
       throw_bad_input(file, "", "", fmt::format("not valid JSON (byte {})", e.byte));
+    } catch (const json::exception&) {  // e.g. a number overflow such as 1e400
+      throw_bad_input(file, "", "", "not valid JSON (a number is out of range)");
     }
     throw_bad_input(file, "", "", "not valid JSON");
   }

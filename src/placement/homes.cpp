@@ -42,6 +42,8 @@ Homes parse_homes(std::string_view text, const std::string& what, const trace::T
     j = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     throw_bad_input(what, "", "", std::string("not valid JSON (") + e.what() + ")");
+  } catch (const nlohmann::json::exception&) {  // e.g. a number overflow such as 1e400
+    throw_bad_input(what, "", "", "not valid JSON (a number is out of range)");
   }
   if (!j.is_object()) throw_bad_input(what, "", "", std::string("expected a JSON object, got ") + j.type_name());
   auto it = j.find("homes");

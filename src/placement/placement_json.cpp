@@ -147,6 +147,8 @@ Placement read_placement(const std::string& path) {
     j = nlohmann::json::parse(bytes.begin(), bytes.end());
   } catch (const nlohmann::json::parse_error& e) {
     bad(path, "byte " + std::to_string(e.byte), "", "not valid JSON");
+  } catch (const nlohmann::json::exception&) {  // e.g. a number overflow such as 1e400
+    bad(path, "", "", "not valid JSON (a number is out of range)");
   }
   return placement_from_json(j, path);
 }
