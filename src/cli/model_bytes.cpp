@@ -7,12 +7,14 @@
 namespace moeplan::cli {
 
 void ModelBytesOptions::add_to(CLI::App* cmd) {
-  cmd->add_option("--model", model, "Model for the hidden size: zoo name (deepseek-v3, ...) or config.json path");
+  cmd->add_option("--model", model, "Model for the hidden size: zoo name (deepseek-v3, ...), HF id or config.json path");
   cmd->add_option("--hidden-size", hidden, "Hidden size (elements per token), instead of --model")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
-  cmd->add_option("--dispatch-dtype", dispatch_dtype, "Dispatch message format (fp8 adds one fp32 scale per 128)")
+  cmd->add_option("--dispatch-dtype", dispatch_dtype, "Dispatch message format (fp8 adds one fp32 scale per 128 elements)")
+      ->capture_default_str()
       ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
   cmd->add_option("--combine-dtype", combine_dtype, "Combine message format")
+      ->capture_default_str()
       ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
 }
 

@@ -5,8 +5,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/model_bytes.hpp"
 #include "moeplan/io/error.hpp"
-#include "moeplan/perf/zoo.hpp"
 #include "moeplan/placement/traffic.hpp"
 
 namespace moeplan::cli {
@@ -14,8 +14,8 @@ namespace moeplan::cli {
 void register_traffic(CLI::App& app) {
   struct Opts {
     TraceInputs in;
-    std::string placement, homes, model, dispatch_dtype = "fp8", combine_dtype = "bf16", out;
-    std::optional<std::int64_t> hidden;
+    std::string placement, homes, out;
+    ModelBytesOptions bytes;
     bool json = false;
     int threads = 0;
   };
@@ -27,23 +27,12 @@ void register_traffic(CLI::App& app) {
   cmd->add_option("--placement", o->placement, "Placement file (moeplan placement JSON, docs/placement.md)")->required();
   cmd->add_option("--homes", o->homes,
                   "Homes file {\"homes\": {\"<request id>\": gpu}} (default: round-robin over requests in trace order)");
-  cmd->add_option("--model", o->model,
-                  "Model for the hidden size: zoo name (deepseek-v3, ...), HF id or config.json path");
-  cmd->add_option("--hidden-size", o->hidden, "Hidden size (elements per token), instead of --model")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
-  cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "Dispatch message format (fp8 adds one fp32 scale per 128 elements)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
-  cmd->add_option("--combine-dtype", o->combine_dtype, "Combine message format")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
+  o->bytes.add_to(cmd);
   cmd->add_flag("--json", o->json, "Print JSON (docs/traffic.md)");
   cmd->add_option("-o,--output", o->out, "Also write the JSON report to this file (atomically)");
   cmd->add_option("--threads", o->threads, "Threads (default: OpenMP's default)")->check(CLI::Range(1, 1024));
   cmd->callback([o] {
-    if (o->hidden && !o->model.empty()) throw Error(ErrorKind::usage, {}, "--model and --hidden-size exclude each other");
-    std::optional<std::int64_t> hidden = o->hidden;
-    if (!o->model.empty()) hidden = perf::load_model(o->model).hidden;
+    const auto message_bytes = o->bytes.message_bytes();
 
     trace::TraceSet set = o->in.load();
     placement::Placement p = placement::read_placement(o->placement);
@@ -60,9 +49,7 @@ void register_traffic(CLI::App& app) {
                                               : placement::read_homes(o->homes, set, p.cluster);
     placement::TrafficOptions opt;
     opt.threads = o->threads;
-    if (hidden)
-      opt.bytes = placement::MessageBytes{placement::token_bytes(*hidden, o->dispatch_dtype),
-                                          placement::token_bytes(*hidden, o->combine_dtype)};
+    opt.bytes = message_bytes;
     placement::TrafficReport r = placement::account_traffic(set, p, homes, opt);
     nlohmann::json j;
     if (o->json || !o->out.empty()) j = placement::to_json(r);
