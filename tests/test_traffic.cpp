@@ -326,8 +326,8 @@ TEST(TrafficHomes, RoundRobinAndBothFileForms) {
   EXPECT_EQ(mp::parse_homes(R"({"homes": {"r1": 2, "r0": 3}})", "h.json", x.set, x.c), (mp::Homes{3, 2}));
   EXPECT_EQ(mp::parse_homes(R"({"homes": [{"request": "r0", "gpu": 1}, {"request": "r1", "gpu": 0}]})", "h.json", x.set, x.c),
             (mp::Homes{1, 0}));
-  auto msg = [&](const char* text) {
-    return error_from([&] { mp::parse_homes(text, "h.json", x.set, x.c); }, text).what();
+  auto msg = [&](const char* text) {  // a copy: the Error is a temporary
+    return std::string(error_from([&] { mp::parse_homes(text, "h.json", x.set, x.c); }, text).what());
   };
   EXPECT_EQ(std::string(msg(R"({"homes": {"r0": 1}})")), "h.json: field \"homes\": no home for request \"r1\" (every request of the trace needs one)");
   EXPECT_NE(std::string(msg(R"({"homes": {"r0": 1, "r1": 4}})")).find("out of range"), std::string::npos);
