@@ -248,6 +248,25 @@ SweepIndex Sweep::index(std::uint64_t i) const {
   return SweepIndex{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
 }
 
+namespace {
+
+// The figures a sweep row keeps, from a static-batch Estimate or a ServingEstimate alike.
+template <class Result>
+void take_result(SweepResult& out, const Result& e) {
+  out.ttft_s = e.ttft_s;
+  out.tpot_s = e.tpot_s;
+  out.e2e_s = e.e2e_s;
+  out.throughput_tokens_per_s = e.throughput_tokens_per_s;
+  out.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s_per_gpu;
+  out.weights_bytes_per_gpu = e.memory.weights_bytes_per_gpu;
+  out.kv_cache_bytes_per_gpu = e.memory.kv_cache_bytes_per_gpu;
+  out.total_bytes_per_gpu = e.memory.total_bytes_per_gpu;
+  out.capacity_bytes_per_gpu = e.memory.capacity_bytes_per_gpu;
+  out.feasible = true;
+}
+
+}  // namespace
+
 SweepResult Sweep::evaluate(std::uint64_t i) const {
   const SweepGrid& g = grid_;
   const SweepIndex x = index(i);
@@ -279,16 +298,7 @@ SweepResult Sweep::evaluate(std::uint64_t i) const {
     r.workload = Workload{g.batch[x.load], isl, osl};
     Estimate e;
     if (!try_estimate(r, e, out.reason)) return out;
-    out.ttft_s = e.ttft_s;
-    out.tpot_s = e.tpot_s;
-    out.e2e_s = e.e2e_s;
-    out.throughput_tokens_per_s = e.throughput_tokens_per_s;
-    out.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s_per_gpu;
-    out.weights_bytes_per_gpu = e.memory.weights_bytes_per_gpu;
-    out.kv_cache_bytes_per_gpu = e.memory.kv_cache_bytes_per_gpu;
-    out.total_bytes_per_gpu = e.memory.total_bytes_per_gpu;
-    out.capacity_bytes_per_gpu = e.memory.capacity_bytes_per_gpu;
-    out.feasible = true;
+    take_result(out, e);
     return out;
   }
   const std::int64_t C = g.concurrency[x.load - g.batch.size()];
@@ -303,16 +313,7 @@ SweepResult Sweep::evaluate(std::uint64_t i) const {
   }
   try {
     ServingEstimate e = serve_aggregated(r, ServingWorkload{C, isl, osl}, impl_->serving[bmd]);
-    out.ttft_s = e.ttft_s;
-    out.tpot_s = e.tpot_s;
-    out.e2e_s = e.e2e_s;
-    out.throughput_tokens_per_s = e.throughput_tokens_per_s;
-    out.throughput_tokens_per_s_per_gpu = e.throughput_tokens_per_s_per_gpu;
-    out.weights_bytes_per_gpu = e.memory.weights_bytes_per_gpu;
-    out.kv_cache_bytes_per_gpu = e.memory.kv_cache_bytes_per_gpu;
-    out.total_bytes_per_gpu = e.memory.total_bytes_per_gpu;
-    out.capacity_bytes_per_gpu = e.memory.capacity_bytes_per_gpu;
-    out.feasible = true;
+    take_result(out, e);
   } catch (const Error& err) {
     out.reason = err.message();
   }
