@@ -50,6 +50,30 @@ TEST(PerfFormulas, GemmRoofline) {
   EXPECT_NEAR(one.time_s, (4096.0 * 4096 * 2 + 2 * 4096 * 2) / 1e12, 1e-15);
 }
 
+// GEMM efficiency ramp: e(M) = eff x M / (M + gemm_m_half). With a 100-row half point, a
+// 100-row GEMM runs at half the efficiency; a grouped GEMM's ramp sees all its rows.
+TEST(PerfFormulas, GemmEfficiencyRamp) {
+  Device d{1e15, 1e12, 0, 0, 100};
+  // 100 x 8192 x 8192 at 0.8: 2*100*8192^2 = 1.342e10 FLOP / (1e15 x 0.8 x 0.5) = 33.55 us;
+  // bytes 8192^2*2 + 100*16384*2 = 137.5 MB -> 137.5 us: still memory-bound.
+  OpCost g = gemm_cost(d, 100, 8192, 8192, 2, 2, 0.8);
+  EXPECT_NEAR(g.time_s, (8192.0 * 8192 * 2 + 100.0 * 16384 * 2) / 1e12, 1e-12);
+  // 4000 rows: 2*4000*8192^2 / (1e15 x 0.8 x 4000/4100) = 687.2 us (compute-bound).
+  OpCost big = gemm_cost(d, 4000, 8192, 8192, 2, 2, 0.8);
+  EXPECT_NEAR(big.time_s, 2.0 * 4000 * 8192 * 8192 / (1e15 * 0.8 * 4000 / 4100), 1e-12);
+  // Grouped: 8 experts of 500 rows (4000 in all) of 4096 x 1024 each, fp8 weights:
+  // 2*4000*4096*1024 = 3.355e10 FLOP / (1e15 x 0.8 x 4000/4100) = 42.99 us vs bytes
+  // 8 x 4096*1024 + 4000 x 5120 x 2 = 74.5 MB -> 74.5 us: memory-bound.
+  OpCost grp = grouped_gemm_cost(d, 4000, 8, 4096, 1024, 1, 2, 0.8);
+  EXPECT_NEAR(grp.time_s, (8.0 * 4096 * 1024 + 4000.0 * 5120 * 2) / 1e12, 1e-12);
+  EXPECT_NEAR(grp.flops, 2.0 * 4000 * 4096 * 1024, 1);
+  Device fast{1e15, 1e14, 0, 0, 100};
+  EXPECT_NEAR(grouped_gemm_cost(fast, 4000, 8, 4096, 1024, 1, 2, 0.8).time_s, 2.0 * 4000 * 4096 * 1024 / (1e15 * 0.8 * 4000 / 4100), 1e-12);
+  // No ramp (GenZ mode, gemm_m_half 0): the plain roofline.
+  Device flat{1e15, 1e12, 0, 0, 0};
+  EXPECT_NEAR(gemm_cost(flat, 4000, 8192, 8192, 2, 2, 0.8).time_s, 2.0 * 4000 * 8192 * 8192 / (1e15 * 0.8), 1e-12);
+}
+
 // GenZ's example from its README: Llama-3.1-8B TP1 batch 1 input 1024 on H100_GPU.
 // Prefill = 32 layers x 1024 tokens x 2 x 218.1M MACs / 989e12 (14.45 ms) + attention
 // 32 x 2 x 2 x 32 x 1024^2 x 128 / 989e12 (0.556 ms, unmasked) + two vocab GEMMs

@@ -27,20 +27,21 @@ TEST(PerfValidate, SiliconAggregated) {
   const auto& agg = j["by_subset"]["agg"];
   EXPECT_GE(agg["n"].get<int>(), 1500);
   EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 12.5);
-  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 25.0);
+  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 22.7);
   const auto& dense = j["by_subset"]["agg|dense"];
-  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
-  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 13.5);
-  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 23.5);
-  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 46.0);
+  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 7.0);
+  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 12.7);
+  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 24.0);
+  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 45.6);
   // Groups keyed model|system|backend|mode, each with n and per-metric errors.
   const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
   EXPECT_EQ(g["n"], 60);
-  EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 10.5);
-  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 15.5);
+  EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
+  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 24.0);
   // Graph-captured decode + per-sequence host overhead (docs/validation.md): SGLang MoE groups.
-  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.0);
-  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 47.5);
+  // Kimi-K2.5 vLLM went from 14.9% to 23.4% when the GEMM ramp was refitted (docs/validation.md).
+  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.6);
+  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 49.0);
 }
 
 TEST(PerfValidate, Splitwise) {
@@ -56,9 +57,9 @@ TEST(PerfValidate, VidurGemmsPerFile) {
   MOEPLAN_REQUIRE_SHARED("data/measurements/vidur-profiling");
   // Median per file over the four GEMMs of num_tokens >= 128 (the target is 15%).
   const std::pair<const char*, double> files[] = {
-      {"mlp_ops_a100_Meta-Llama-3-70B.csv", 7.5}, {"mlp_ops_a100_Meta-Llama-3-8B.csv", 7.0},
-      {"mlp_ops_h100_CodeLlama-34b-Instruct-hf.csv", 14.0}, {"mlp_ops_h100_Llama-2-70b-hf.csv", 14.5},
-      {"mlp_ops_h100_Llama-2-7b-hf.csv", 18.5}};
+      {"mlp_ops_a100_Meta-Llama-3-70B.csv", 6.3}, {"mlp_ops_a100_Meta-Llama-3-8B.csv", 6.5},
+      {"mlp_ops_h100_CodeLlama-34b-Instruct-hf.csv", 10.7}, {"mlp_ops_h100_Llama-2-70b-hf.csv", 10.1},
+      {"mlp_ops_h100_Llama-2-7b-hf.csv", 8.5}};
   for (const auto& [file, bound] : files) {
     SCOPED_TRACE(file);
     auto j = validate("vidur-mlp", std::string("vidur-profiling/") + file);

@@ -68,6 +68,8 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     Efficiency& x = c.efficiency;
     x = Efficiency::defaults();
     x.gemm = num(f["gemm"], file, at + ".efficiency.gemm", 0.01, 1);
+    // Optional (files written before it existed lack it: the defaults' ramp applies).
+    if (f["gemm_m_half"]) x.gemm_m_half = num(f["gemm_m_half"], file, at + ".efficiency.gemm_m_half", 0, 1e5);
     x.attention = num(f["attention"], file, at + ".efficiency.attention", 0.01, 1);
     x.mem_bw = num(f["mem_bw"], file, at + ".efficiency.mem_bw", 0.01, 1.5);
     x.comm_bw = num(f["comm_bw"], file, at + ".efficiency.comm_bw", 0.01, 1.5);
@@ -107,11 +109,11 @@ std::string calibration_yaml(const CalibrationSet& set, const std::string& heade
     const ServingParams& p = c.serving;
     out += fmt::format(
         "  - backend: {}\n    precision: {}\n    fitted_rows: {}\n    efficiency:\n"
-        "      gemm: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
+        "      gemm: {:.4g}\n      gemm_m_half: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
         "      kernel_overhead_s: {:.4g}\n      decode_kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n      seq_overhead_s: {:.4g}\n    serving:\n"
         "      max_num_tokens: {:.0f}\n      kv_memory_fraction: {:.4g}\n      ttft_factor: {:.4g}\n"
         "      ttft_factor_log2c: {:.4g}\n      ttft_factor_per_request: {:.4g}\n",
-        c.backend, c.precision, c.fitted_rows, x.gemm, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
+        c.backend, c.precision, c.fitted_rows, x.gemm, x.gemm_m_half, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
         x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
         p.ttft_factor_per_request);
   }

@@ -9,11 +9,12 @@ Efficiency Efficiency::defaults() {
   // Uncalibrated first guesses (typical of published kernel studies); calibration on the
   // dense silicon rows replaces them in a later milestone.
   Efficiency e;
-  e.gemm = 0.7;
+  e.gemm = 0.74;
+  e.gemm_m_half = 97;
   e.attention = 0.5;
   e.mem_bw = 1.0;  // the hardware's own empirical factor (0.8 in AIConfigurator files) applies
   e.comm_bw = 0.8;
-  e.kernel_overhead_s = 2e-6;
+  e.kernel_overhead_s = 7e-6;
   e.step_overhead_s = 0;
   return e;
 }
@@ -36,6 +37,7 @@ Device make_device(const Hardware& hw, const Efficiency& eff, DType compute) {
   d.mem_bytes_per_s = hw.mem_bw_bytes_per_s * eff.mem_bw * (eff.use_hw_mem_factor ? hw.mem_bw_empirical_fraction : 1.0);
   d.mem_latency_s = eff.use_hw_mem_factor ? hw.mem_op_latency_s : 0.0;
   d.overhead_s = eff.kernel_overhead_s;
+  d.gemm_m_half = eff.gemm_m_half;
   return d;
 }
 
@@ -52,7 +54,14 @@ OpCost op_cost(const Device& d, double flops, double bytes, double compute_eff) 
 
 OpCost gemm_cost(const Device& d, double m, double k, double n, double w_bytes, double a_bytes, double compute_eff) {
   if (m <= 0 || k <= 0 || n <= 0) return {};
-  return op_cost(d, 2 * m * k * n, k * n * w_bytes + (m * k + m * n) * a_bytes, compute_eff);
+  return op_cost(d, 2 * m * k * n, k * n * w_bytes + (m * k + m * n) * a_bytes, compute_eff * m / (m + d.gemm_m_half));
+}
+
+OpCost grouped_gemm_cost(const Device& d, double m, double groups, double k, double n, double w_bytes, double a_bytes,
+                         double compute_eff) {
+  if (m <= 0 || groups <= 0 || k <= 0 || n <= 0) return {};
+  return op_cost(d, 2 * m * k * n, groups * k * n * w_bytes + (m * k + m * n) * a_bytes,
+                 compute_eff * m / (m + d.gemm_m_half));
 }
 
 double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s) {

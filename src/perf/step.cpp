@@ -141,10 +141,10 @@ void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
   const double touched = std::min(E / s.ep, expected_distinct_experts(E, k, T_all) / s.ep * c.eff.moe_imbalance);
   const double f = static_cast<double>(m.moe_ffn) / s.moe_tp;
   const double wb = dtype_bytes(m.weights.experts);
-  out.add(Part::moe_experts, op_cost(c.expert_dev, 2 * assigned * H * in_mats * f,
-                                     touched * H * in_mats * f * wb + assigned * (H + in_mats * f) * c.ab, c.eff.gemm));
-  out.add(Part::moe_experts, op_cost(c.expert_dev, 2 * assigned * f * H,
-                                     touched * f * H * wb + assigned * (f + H) * c.ab, c.eff.gemm));
+  // Grouped GEMMs: one launch over every touched expert's rows; the efficiency ramp sees all
+  // `assigned` rows (see grouped_gemm_cost).
+  out.add(Part::moe_experts, grouped_gemm_cost(c.expert_dev, assigned, touched, H, in_mats * f, wb, c.ab, c.eff.gemm));
+  out.add(Part::moe_experts, grouped_gemm_cost(c.expert_dev, assigned, touched, f, H, wb, c.ab, c.eff.gemm));
   if (m.shared_ffn > 0) {
     double fs = static_cast<double>(m.shared_ffn) / s.tp;
     double wbs = dtype_bytes(m.weights.shared_experts);

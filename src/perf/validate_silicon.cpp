@@ -257,6 +257,7 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         // Upper bounds: 95% of the tensor-core peak, 100% of the bandwidth after the hardware's
         // own empirical factor; a kernel overhead of at most 10 us (launch + tail).
         {&c.efficiency.gemm, 0.05, 0.95, false},        {&c.efficiency.attention, 0.05, 0.95, false},
+        {&c.efficiency.gemm_m_half, 0, 512, true},
         {&c.efficiency.mem_bw, 0.3, 1.0 / 0.8, false},  {&c.efficiency.comm_bw, 0.1, 1.0, false},
         {&c.efficiency.kernel_overhead_s, 0, 10e-6, true}, {&c.efficiency.step_overhead_s, 0, 20e-3, true},
         // Graph-captured decode: a replayed node costs at most a microsecond.
@@ -266,6 +267,7 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         // TTFT grows with the prefills queued ahead in a closed loop's bursts: linear in C.
         {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_per_request, 0, 2, true},
     };
+    for (Param& p : params) *p.v = std::clamp(*p.v, p.lo, p.hi);  // start inside the bounds
     double best = fit_loss(fit_rows, c);
     for (double step : {0.5, 0.25, 0.1, 0.04, 0.015}) {
       for (int sweep = 0; sweep < 3; ++sweep) {

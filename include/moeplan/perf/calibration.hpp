@@ -28,9 +28,12 @@ struct CalibrationSet {
   const Calibration* find(const std::string& backend, const std::string& precision) const;
 };
 
-// YAML: `calibrations:` list of {backend, precision, fitted_rows, efficiency: {gemm, attention,
-// mem_bw, comm_bw, kernel_overhead_s, step_overhead_s}, serving: {max_num_tokens,
-// kv_memory_fraction, ttft_factor, ttft_factor_log2c, ttft_factor_per_request (optional)}}. Error{bad_input} naming the field.
+// YAML: `calibrations:` list of {backend, precision, fitted_rows, efficiency: {gemm,
+// gemm_m_half (optional), attention, mem_bw, comm_bw, kernel_overhead_s,
+// decode_kernel_overhead_s (optional), step_overhead_s, seq_overhead_s (optional)}, serving:
+// {max_num_tokens, kv_memory_fraction, ttft_factor, ttft_factor_log2c, ttft_factor_per_request
+// (optional)}}. Optional fields missing from older files take Efficiency::defaults() (or, for
+// decode_kernel_overhead_s, kernel_overhead_s). Error{bad_input} naming the field.
 CalibrationSet parse_calibration_yaml(const std::string& text, const std::string& file);
 CalibrationSet load_calibration(const std::string& path);
 // data/calibration/silicon-dense.yaml beside the bundled models (see zoo_dir()).

@@ -13,7 +13,11 @@ namespace moeplan::perf {
 // `defaults()` is moeplan's (uncalibrated) view; `genz()` reproduces the GenZ LLM Analyzer's
 // assumptions so its published estimates can be cross-checked (docs/perf-model.md).
 struct Efficiency {
-  double gemm = 1;               // achieved / peak FLOP/s for GEMMs
+  double gemm = 1;               // achieved / peak FLOP/s for large GEMMs (the plateau)
+  // GEMM efficiency ramps with the rows (tokens) M of the GEMM: gemm x M / (M + gemm_m_half),
+  // i.e. a GEMM computes as if it had gemm_m_half more rows (tile padding, idle SMs). Grouped
+  // expert GEMMs apply it per expert (M = tokens per expert). 0: no ramp (GenZ).
+  double gemm_m_half = 0;
   double attention = 1;          // achieved / peak FLOP/s for attention cores
   double mem_bw = 1;             // achieved / peak memory bandwidth (times the hardware's own factor)
   bool use_hw_mem_factor = true; // apply Hardware::mem_bw_empirical_fraction and mem_op_latency_s
@@ -51,6 +55,7 @@ struct Device {
   double mem_bytes_per_s = 0;  // effective
   double mem_latency_s = 0;    // per memory-bound operator
   double overhead_s = 0;       // per operator
+  double gemm_m_half = 0;      // rows at which a GEMM reaches half its plateau efficiency
 };
 Device make_device(const Hardware& hw, const Efficiency& eff, DType compute);
 
@@ -58,7 +63,16 @@ Device make_device(const Hardware& hw, const Efficiency& eff, DType compute);
 OpCost op_cost(const Device& d, double flops, double bytes, double compute_eff);
 
 // A GEMM [m x k] x [k x n]: 2mkn FLOPs; reads weights (k*n at w_bytes) and input, writes output.
+// Compute runs at compute_eff x m / (m + d.gemm_m_half) of the peak.
 OpCost gemm_cost(const Device& d, double m, double k, double n, double w_bytes, double a_bytes, double compute_eff);
+
+// A grouped GEMM: `groups` experts sharing `m` rows in all, each [m/groups x k] x [k x n] with
+// its own weights (read once each): 2mkn FLOPs at compute_eff x m / (m + d.gemm_m_half). One
+// launch fills the GPU with every expert's tiles, so the ramp sees all m rows. (A ramp per
+// expert, m / groups rows each, made 4-bit expert GEMMs computed in bf16 2-3x too slow on the
+// silicon rows: docs/validation.md.)
+OpCost grouped_gemm_cost(const Device& d, double m, double groups, double k, double n, double w_bytes, double a_bytes,
+                         double compute_eff);
 
 // Collectives over `n` devices of `bytes` (the full tensor), at link bandwidth `bw` (B/s):
 //   all-reduce (ring):  start + 2(n-1) hop + 2(n-1)/n * bytes / bw
