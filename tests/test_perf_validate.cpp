@@ -46,11 +46,45 @@ TEST(PerfValidate, SiliconAggregated) {
 
 TEST(PerfValidate, Splitwise) {
   MOEPLAN_REQUIRE_SHARED("data/measurements/splitwise-perf-model/perf_model_median_by_config.csv");
+  // Uncalibrated defaults (the 2025 kernel-level view): far too fast for the 2024 stack.
   auto j = validate("splitwise", "splitwise-perf-model/perf_model_median_by_config.csv");
   EXPECT_EQ(j["by_group"].size(), 12u);
   EXPECT_TRUE(j["skipped"].empty());
-  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 42.0);
-  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 44.0);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 38.5);
+  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 37.5);
+}
+
+// The splitwise-2024 entries (data/calibration/splitwise-2024.yaml), fitted on the Llama-2-70B
+// rows of A100 and H100 only: BLOOM-176B and the power-capped H100 rows are held out.
+TEST(PerfValidate, SplitwiseStackEntryHeldOut) {
+  MOEPLAN_REQUIRE_SHARED("data/measurements/splitwise-perf-model/perf_model_median_by_config.csv");
+  auto path = (moeplan::testing::shared_dir() / "data/measurements/splitwise-perf-model/perf_model_median_by_config.csv").string();
+  auto r = moeplan::testing::run_cli({"validate", "splitwise", path, "--backend", "splitwise-2024", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 12.7);
+  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 2.5);
+  const auto& bloom = j["by_subset"]["bloom-176b"];  // held out
+  EXPECT_EQ(bloom["n"], 57);
+  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 12.2);
+  EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 3.9);
+  // Token time meets the 10% target in every group, held-out ones included.
+  for (const auto& [g, v] : j["by_group"].items()) EXPECT_LE(v["median_abs_pct_error"]["token_time_s"].get<double>(), 8.2) << g;
+  // Prompt time: the A100 groups meet it; H100 TP4/TP8 and BLOOM H100 do not (docs/validation.md).
+  for (const char* g : {"llama2-70b|a100-80gb|2", "llama2-70b|a100-80gb|4", "llama2-70b|a100-80gb|8", "bloom-176b|a100-80gb|8",
+                        "llama2-70b|h100-80gb|2"})
+    EXPECT_LE(j["by_group"][g]["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.0) << g;
+  EXPECT_LE(j["by_group"]["bloom-176b|h100-80gb|8"]["median_abs_pct_error"]["prompt_time_s"].get<double>(), 21.0);
+
+  // The fit is deterministic: refitting on the same rows reproduces the committed entries.
+  moeplan::testing::TempDir dir;
+  auto out = (dir.path() / "sw.yaml").string();
+  auto f = moeplan::testing::run_cli({"validate", "splitwise", path, "--fit-splitwise", out, "--train-models", "llama2-70b",
+                                      "--train-hardware", "a100-80gb,h100-80gb", "--json"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  auto k = nlohmann::json::parse(f.out);
+  EXPECT_NEAR(k["median_abs_pct_error"]["prompt_time_s"].get<double>(), j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 0.2);
+  EXPECT_NEAR(k["median_abs_pct_error"]["token_time_s"].get<double>(), j["median_abs_pct_error"]["token_time_s"].get<double>(), 0.2);
 }
 
 TEST(PerfValidate, VidurGemmsPerFile) {

@@ -1,5 +1,6 @@
 // moeplan validate FORMAT FILE: the analytic model against measured timings.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <memory>
@@ -69,8 +70,9 @@ void print_block(const std::string& label, const std::map<std::string, perf::Err
 
 void register_validate(CLI::App& app) {
   struct Opts {
-    std::string format, file, backend, calibration, fit_out;
-    bool json = false, rows = false, uncalibrated = false;
+    std::string format, file, backend, calibration, fit_out, fit_splitwise_out;
+    std::vector<std::string> train_models, train_hardware;
+    bool json = false, rows = false, uncalibrated = false, pooled = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("validate", "Predict measured timings (silicon, splitwise, vidur-mlp) and report the errors");
@@ -81,10 +83,18 @@ void register_validate(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print JSON (median_abs_pct_error, p90_abs_pct_error, by_group, skipped)");
   cmd->add_flag("--rows", o->rows, "With --json: every row's measured and predicted values");
   cmd->add_option("--backend", o->backend, "Calibration entry to use (silicon default: the row's engine; splitwise/vidur-mlp default: uncalibrated)")
-      ->check(CLI::IsMember({"trtllm", "vllm", "sglang"}));
-  cmd->add_option("--calibration", o->calibration, "Calibration YAML (default data/calibration/silicon-dense.yaml)");
+      ->check(CLI::IsMember({"trtllm", "vllm", "sglang", "splitwise-2024"}));
+  cmd->add_option("--calibration", o->calibration,
+                  "Calibration YAML (default data/calibration/silicon-dense.yaml; with --backend splitwise-2024, "
+                  "data/calibration/splitwise-2024.yaml)");
   cmd->add_flag("--uncalibrated", o->uncalibrated, "Use the uncalibrated default efficiencies");
   cmd->add_option("--fit-dense", o->fit_out, "silicon only: fit the calibration on the dense rows and write it to this YAML");
+  cmd->add_option("--fit-splitwise", o->fit_splitwise_out,
+                  "splitwise only: fit the splitwise-2024 entry on the training rows, write it to this YAML and report "
+                  "every row with it");
+  cmd->add_option("--train-models", o->train_models, "With --fit-splitwise: models to fit on (default all)")->delimiter(',');
+  cmd->add_flag("--pooled", o->pooled, "With --fit-splitwise: one entry for all hardware instead of one per system");
+  cmd->add_option("--train-hardware", o->train_hardware, "With --fit-splitwise: hardware to fit on (default all)")->delimiter(',');
   cmd->callback([o] {
     std::vector<char> bytes = io::read_file(o->file);
     std::string_view text(bytes.data(), bytes.size());
@@ -114,8 +124,27 @@ void register_validate(CLI::App& app) {
       return;
     }
     if (!o->fit_out.empty()) throw_usage("--fit-dense applies to the silicon format only");
-    if (!o->uncalibrated) {
-      cal = perf::load_calibration(o->calibration.empty() ? perf::default_calibration_path() : o->calibration);
+    if (!o->fit_splitwise_out.empty()) {
+      if (o->format != "splitwise") throw_usage("--fit-splitwise applies to the splitwise format only");
+      perf::SplitwiseFitOptions fo;
+      fo.train_models = o->train_models;
+      fo.train_hardware = o->train_hardware;
+      fo.per_hardware = !o->pooled;
+      cal = perf::fit_splitwise(perf::parse_splitwise_csv(text, o->file), fo);
+      cal.source = o->fit_splitwise_out;
+      std::string yaml = perf::calibration_yaml(
+          cal, fmt::format("# Fitted by `moeplan validate splitwise FILE --fit-splitwise` on the rows of models [{}] and\n"
+                           "# hardware [{}] (empty: all) of the splitwise measurements; the other rows are held out.\n"
+                           "# The 2024 static-batch stack (eager, no CUDA graphs): docs/validation.md \"Splitwise\".\n",
+                           fmt::join(o->train_models, ", "), fmt::join(o->train_hardware, ", ")));
+      io::write_atomic(o->fit_splitwise_out, [&](std::ostream& os) { os << yaml; });
+      opt.calibration = &cal;
+      opt.backend = fo.backend;
+    } else if (!o->uncalibrated) {
+      std::string path = o->calibration;
+      if (path.empty())
+        path = o->backend == "splitwise-2024" ? perf::splitwise_calibration_path() : perf::default_calibration_path();
+      cal = perf::load_calibration(path);
       opt.calibration = &cal;
     }
     auto rep = o->format == "splitwise" ? perf::validate_splitwise(perf::parse_splitwise_csv(text, o->file), o->file, opt)
@@ -123,6 +152,7 @@ void register_validate(CLI::App& app) {
     if (o->json) return print_json(report_json(rep, o->rows));
     std::cout << fmt::format("{}: {} rows, {} predicted, {} skipped\n", o->file, rep.rows, rep.predictions.size(), rep.skipped.size());
     print_block("all", rep.overall, rep.predictions.size());
+    for (const auto& [k, m] : rep.by_subset) print_block(k, m, m.begin()->second.n);
     for (const auto& [k, m] : rep.by_group) print_block(k, m, rep.group_rows.at(k));
   });
 }

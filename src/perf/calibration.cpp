@@ -13,14 +13,19 @@
 
 namespace moeplan::perf {
 
-const Calibration* CalibrationSet::find(const std::string& backend, const std::string& precision) const {
-  const Calibration* other = nullptr;
+const Calibration* CalibrationSet::find(const std::string& backend, const std::string& precision, const std::string& hardware) const {
+  const Calibration *exact = nullptr, *any_hw = nullptr, *other = nullptr;
   for (const Calibration& c : entries) {
     if (c.backend != backend) continue;
-    if (c.precision == precision) return &c;
-    if (!other) other = &c;
+    if (!c.hardware.empty() && c.hardware != hardware) continue;
+    if (c.precision == precision) {
+      if (!c.hardware.empty() && !exact) exact = &c;
+      if (c.hardware.empty() && !any_hw) any_hw = &c;
+    } else if (!other) {
+      other = &c;
+    }
   }
-  return other;
+  return exact ? exact : any_hw ? any_hw : other;
 }
 
 namespace {
@@ -61,6 +66,13 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     } catch (const YAML::Exception&) {
       throw_bad_input(file, "", at, "backend and precision must be strings");
     }
+    if (e["hardware"]) {
+      try {
+        c.hardware = e["hardware"].as<std::string>();
+      } catch (const YAML::Exception&) {
+        throw_bad_input(file, "", at + ".hardware", "must be a string");
+      }
+    }
     c.fitted_rows = static_cast<int>(num(e["fitted_rows"], file, at + ".fitted_rows", 0, 1e9));
     const YAML::Node& f = e["efficiency"];
     const YAML::Node& s = e["serving"];
@@ -75,6 +87,9 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     x.comm_bw = num(f["comm_bw"], file, at + ".efficiency.comm_bw", 0.01, 1.5);
     x.kernel_overhead_s = num(f["kernel_overhead_s"], file, at + ".efficiency.kernel_overhead_s", 0, 1e-3);
     x.step_overhead_s = num(f["step_overhead_s"], file, at + ".efficiency.step_overhead_s", 0, 1);
+    if (f["comm_hop_overhead_s"])
+      x.comm_hop_overhead_s = num(f["comm_hop_overhead_s"], file, at + ".efficiency.comm_hop_overhead_s", 0, 1e-2);
+    if (f["elementwise_factor"]) x.elementwise_factor = num(f["elementwise_factor"], file, at + ".efficiency.elementwise_factor", 0, 1e3);
     if (f["seq_overhead_s"]) x.seq_overhead_s = num(f["seq_overhead_s"], file, at + ".efficiency.seq_overhead_s", 0, 1e-2);
     // Optional (files written before it existed lack it: decode pays kernel_overhead_s).
     x.decode_kernel_overhead_s = f["decode_kernel_overhead_s"]
@@ -102,19 +117,24 @@ std::string default_calibration_path() {
   return (std::filesystem::path(zoo_dir()).parent_path() / "calibration" / "silicon-dense.yaml").string();
 }
 
+std::string splitwise_calibration_path() {
+  return (std::filesystem::path(zoo_dir()).parent_path() / "calibration" / "splitwise-2024.yaml").string();
+}
+
 std::string calibration_yaml(const CalibrationSet& set, const std::string& header_comment) {
   std::string out = header_comment + "calibrations:\n";
   for (const Calibration& c : set.entries) {
     const Efficiency& x = c.efficiency;
     const ServingParams& p = c.serving;
     out += fmt::format(
-        "  - backend: {}\n    precision: {}\n    fitted_rows: {}\n    efficiency:\n"
+        "  - backend: {}\n    precision: {}\n{}    fitted_rows: {}\n    efficiency:\n"
         "      gemm: {:.4g}\n      gemm_m_half: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
-        "      kernel_overhead_s: {:.4g}\n      decode_kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n      seq_overhead_s: {:.4g}\n    serving:\n"
+        "      kernel_overhead_s: {:.4g}\n      decode_kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n      seq_overhead_s: {:.4g}\n"
+        "      comm_hop_overhead_s: {:.4g}\n      elementwise_factor: {:.4g}\n    serving:\n"
         "      max_num_tokens: {:.0f}\n      kv_memory_fraction: {:.4g}\n      ttft_factor: {:.4g}\n"
         "      ttft_factor_log2c: {:.4g}\n      ttft_factor_per_request: {:.4g}\n",
-        c.backend, c.precision, c.fitted_rows, x.gemm, x.gemm_m_half, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
-        x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
+        c.backend, c.precision, c.hardware.empty() ? std::string() : "    hardware: " + c.hardware + "\n", c.fitted_rows, x.gemm, x.gemm_m_half, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
+        x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, x.comm_hop_overhead_s, x.elementwise_factor, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
         p.ttft_factor_per_request);
   }
   return out;

@@ -42,6 +42,7 @@ struct Ctx {
   double kvb;   // KV-cache bytes
   Device attn_dev, dense_dev, shared_dev, expert_dev, embed_dev, core_dev;
   double tp_bw, stage_bw;  // link bandwidth inside the TP group / the whole stage
+  double hop_s;            // per ring step of a collective: hardware + software latency
 };
 
 double group_bw(const Hardware& hw, int n, double eff) {
@@ -49,7 +50,7 @@ double group_bw(const Hardware& hw, int n, double eff) {
 }
 
 double all_reduce(const Ctx& c, double bytes, int n, double bw) {
-  return all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hw.hop_latency_s);
+  return all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hop_s);
 }
 
 // Attention of one layer for `b` sequences of `q` new tokens after `past` cached ones.
@@ -162,7 +163,7 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
   if (moe && c.s.dp > 1) {
     double send = T * static_cast<double>(c.m.top_k) * H * c.ab;
     int n = c.s.tp * c.s.dp;
-    t += 2 * all_to_all_s(send, n, c.stage_bw, c.hw.collective_start_latency_s, c.hw.hop_latency_s);
+    t += 2 * all_to_all_s(send, n, c.stage_bw, c.hw.collective_start_latency_s, c.hop_s);
   } else {
     t += all_reduce(c, act, c.s.tp, c.tp_bw);
   }
@@ -181,7 +182,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
   const Hardware& hw = *r.hardware;
   const Efficiency& eff = r.efficiency;
   const DType a = r.precision.activations;
-  Ctx c{m, hw, eff, make_shard(m, r.parallel), dtype_bytes(a), dtype_bytes(r.precision.kv_cache), {}, {}, {}, {}, {}, {}, 0, 0};
+  Ctx c{m, hw, eff, make_shard(m, r.parallel), dtype_bytes(a), dtype_bytes(r.precision.kv_cache), {}, {}, {}, {}, {}, {}, 0, 0, hw.hop_latency_s + eff.comm_hop_overhead_s};
   c.attn_dev = make_device(hw, eff, compute_dtype(m.weights.attention, a));
   c.dense_dev = make_device(hw, eff, compute_dtype(m.weights.dense_ffn, a));
   c.shared_dev = make_device(hw, eff, compute_dtype(m.weights.shared_experts, a));
@@ -227,7 +228,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
       layer.add_time(Part::comm, layer_comm_s(c, moe == 1, T));
       if (eff.elementwise_ops) {
         // Two norms and two residual adds: each reads and writes the hidden state.
-        layer.add(Part::elementwise, op_cost(c.core_dev, 0, 8 * T * H * c.ab, 1.0));
+        layer.add(Part::elementwise, op_cost(c.core_dev, 0, 8 * T * H * c.ab * eff.elementwise_factor, 1.0));
       }
       for (int p = 0; p < kParts; ++p) out.part_s[p] += layer.part_s[p] * n;
       out.time_s += layer.time_s * n;
@@ -247,7 +248,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
   }
   // LM head on each sequence's last token (GenZ: on every token), logits gathered over TP.
   out.add(Part::embed_lmhead, gemm_cost(c.embed_dev, lm_tokens, H, V / c.s.tp, ewb, c.ab, eff.gemm));
-  out.add_time(Part::comm, all_gather_s(lm_tokens * V * c.ab, c.s.tp, c.tp_bw, hw.collective_start_latency_s, hw.hop_latency_s));
+  out.add_time(Part::comm, all_gather_s(lm_tokens * V * c.ab, c.s.tp, c.tp_bw, hw.collective_start_latency_s, c.hop_s));
   // Pipeline: each stage hands the hidden states to the next.
   if (c.s.pp > 1) {
     double bw = hw.gpus_per_node >= c.s.tp * c.s.dp * c.s.pp ? hw.intra_node_bw_bytes_per_s : hw.inter_node_bw_bytes_per_s;

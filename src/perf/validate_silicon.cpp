@@ -11,6 +11,7 @@
 #include "moeplan/io/error.hpp"
 #include "moeplan/perf/validate.hpp"
 #include "moeplan/perf/zoo.hpp"
+#include "perf/fit.hpp"
 
 namespace moeplan::perf {
 
@@ -246,17 +247,12 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
     c.serving = ServingParams{};
     c.serving.ttft_factor = 2;
     c.fitted_rows = static_cast<int>(fit_rows.size());
-    // Coordinate search: each parameter in turn tries multiplicative (or additive) steps that
-    // shrink as the search settles; bounds keep the values physical.
-    struct Param {
-      double* v;
-      double lo, hi;
-      bool additive;
-    };
-    std::vector<Param> params = {
+    // Bounded coordinate search (perf/fit.hpp).
+    std::vector<fit::Param> params = {
         // Upper bounds: 95% of the tensor-core peak, 100% of the bandwidth after the hardware's
         // own empirical factor; a kernel overhead of at most 10 us (launch + tail).
         {&c.efficiency.gemm, 0.05, 0.95, false},        {&c.efficiency.attention, 0.05, 0.95, false},
+        // The GEMM ramp's half point: 0 to 512 rows.
         {&c.efficiency.gemm_m_half, 0, 512, true},
         {&c.efficiency.mem_bw, 0.3, 1.0 / 0.8, false},  {&c.efficiency.comm_bw, 0.1, 1.0, false},
         {&c.efficiency.kernel_overhead_s, 0, 10e-6, true}, {&c.efficiency.step_overhead_s, 0, 20e-3, true},
@@ -267,37 +263,7 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
         // TTFT grows with the prefills queued ahead in a closed loop's bursts: linear in C.
         {&c.serving.ttft_factor, 0.5, 50, false},       {&c.serving.ttft_factor_per_request, 0, 2, true},
     };
-    for (Param& p : params) *p.v = std::clamp(*p.v, p.lo, p.hi);  // start inside the bounds
-    double best = fit_loss(fit_rows, c);
-    for (double step : {0.5, 0.25, 0.1, 0.04, 0.015}) {
-      for (int sweep = 0; sweep < 3; ++sweep) {
-        bool improved = false;
-        for (Param& p : params) {
-          for (double dir : {1.0, -1.0}) {
-            for (;;) {
-              double old = *p.v;
-              double scale = p.additive ? (p.hi - p.lo) * step * 0.2 : 0;
-              double cand = p.additive ? old + dir * scale : old * (dir > 0 ? 1 + step : 1 / (1 + step));
-              cand = std::clamp(cand, p.lo, p.hi);
-              if (cand == old) break;
-              *p.v = cand;
-              double l = fit_loss(fit_rows, c);
-              if (l < best - 1e-9) {
-                best = l;
-                improved = true;
-              } else {
-                *p.v = old;
-                break;
-              }
-            }
-          }
-        }
-        if (!improved) break;
-      }
-    }
-    // Additive steps leave rounding residue (1e-22) where a bound was meant: snap it.
-    for (Param& p : params)
-      if (p.additive && *p.v - p.lo < (p.hi - p.lo) * 1e-9) *p.v = p.lo;
+    fit::coordinate_search(params, [&] { return fit_loss(fit_rows, c); });
     set.entries.push_back(c);
   }
   return set;

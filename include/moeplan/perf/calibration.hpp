@@ -15,6 +15,9 @@ namespace moeplan::perf {
 struct Calibration {
   std::string backend;    // trtllm | vllm | sglang
   std::string precision;  // bf16 | fp8 (4-bit weights use the bf16 entry: they compute in bf16 on Hopper)
+  // Hardware (system name) the entry is for; "" = any. Only the splitwise-2024 entries set it
+  // (the 2024 stack's host overheads differ between the DGX-A100 and DGX-H100 machines).
+  std::string hardware;
   Efficiency efficiency;
   ServingParams serving;
   int fitted_rows = 0;    // dense silicon rows the entry was fitted on
@@ -23,14 +26,16 @@ struct Calibration {
 struct CalibrationSet {
   std::string source;  // file it was read from
   std::vector<Calibration> entries;
-  // Exact (backend, precision); else the backend's other precision; nullptr when the backend
-  // has no entry.
-  const Calibration* find(const std::string& backend, const std::string& precision) const;
+  // Exact (backend, precision) for `hardware` (an entry without hardware matches any); else
+  // the backend's other precision; nullptr when the backend has no entry. Entries for another
+  // hardware never match.
+  const Calibration* find(const std::string& backend, const std::string& precision, const std::string& hardware = "") const;
 };
 
-// YAML: `calibrations:` list of {backend, precision, fitted_rows, efficiency: {gemm,
+// YAML: `calibrations:` list of {backend, precision, hardware (optional), fitted_rows, efficiency: {gemm,
 // gemm_m_half (optional), attention, mem_bw, comm_bw, kernel_overhead_s,
-// decode_kernel_overhead_s (optional), step_overhead_s, seq_overhead_s (optional)}, serving:
+// decode_kernel_overhead_s (optional), step_overhead_s, seq_overhead_s (optional),
+// comm_hop_overhead_s (optional), elementwise_factor (optional)}, serving:
 // {max_num_tokens, kv_memory_fraction, ttft_factor, ttft_factor_log2c, ttft_factor_per_request
 // (optional)}}. Optional fields missing from older files take Efficiency::defaults() (or, for
 // decode_kernel_overhead_s, kernel_overhead_s). Error{bad_input} naming the field.
@@ -38,6 +43,8 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
 CalibrationSet load_calibration(const std::string& path);
 // data/calibration/silicon-dense.yaml beside the bundled models (see zoo_dir()).
 std::string default_calibration_path();
+// data/calibration/splitwise-2024.yaml: the entry for the splitwise measurements' 2024 stack.
+std::string splitwise_calibration_path();
 std::string calibration_yaml(const CalibrationSet& set, const std::string& header_comment);
 
 }  // namespace moeplan::perf

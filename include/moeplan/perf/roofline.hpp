@@ -31,6 +31,13 @@ struct Efficiency {
   // Host work per sequence in the step on one attention-DP rank (scheduler bookkeeping,
   // sampling, detokenisation): grows with the batch, unlike step_overhead_s.
   double seq_overhead_s = 0;
+  // Software latency added to every ring step of a collective (NCCL launched eagerly, without
+  // CUDA graphs, on top of the hardware's hop latency): all-reduce pays 2(n-1) of it.
+  double comm_hop_overhead_s = 0;
+  // Multiplier on the elementwise traffic (norms, residual adds: 8 x T x H x activation bytes
+  // per layer). Unfused eager stacks (separate fp32 kernels for each norm, bias, activation and
+  // add, replicated over TP) move several times more.
+  double elementwise_factor = 1;
   double moe_imbalance = 1;      // busiest GPU's expert load / mean load
   bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
   bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)

@@ -65,6 +65,20 @@ ValidationReport validate_vidur_mlp(const std::vector<VidurMlpRow>& rows, const 
 // by coordinate search. Hardware figures are never fitted.
 CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows);
 
+// Fits the calibration entries (one per system unless per_hardware is false) for the static-batch stack of the splitwise measurements
+// (docs/validation.md "Splitwise") on the rows of the listed models and hardware (empty: all),
+// minimising the mean |log(predicted / measured)| of prompt and token time by coordinate search
+// over the GEMM plateau and ramp, attention, memory and link efficiencies, per-operator and
+// per-step overheads, a per-ring-step collective latency and the elementwise traffic factor.
+// The rows left out are the held-out test.
+struct SplitwiseFitOptions {
+  std::string backend = "splitwise-2024";
+  std::vector<std::string> train_models;    // splitwise model names (llama2-70b, bloom-176b)
+  std::vector<std::string> train_hardware;  // a100-80gb, h100-80gb, h100-80gb-pcap
+  bool per_hardware = true;                 // one entry per system (a100_sxm, h100_sxm), else one for all
+};
+CalibrationSet fit_splitwise(const std::vector<SplitwiseRow>& rows, const SplitwiseFitOptions& o);
+
 // True for the rows calibration may use.
 bool silicon_dense_row(const SiliconRow& r);
 

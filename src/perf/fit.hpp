@@ -1,0 +1,54 @@
+// Internal: the bounded coordinate search both calibration fits use (silicon dense rows,
+// splitwise training rows). Each parameter in turn tries multiplicative (or additive) steps
+// that shrink as the search settles; bounds keep the values physical.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+namespace moeplan::perf::fit {
+
+struct Param {
+  double* v;
+  double lo, hi;
+  bool additive;  // additive steps of (hi - lo) x step / 5, else multiplicative (1 + step)
+};
+
+// Minimises loss() over the parameters (written in place); returns the final loss.
+inline double coordinate_search(std::vector<Param>& params, const std::function<double()>& loss) {
+  for (Param& p : params) *p.v = std::clamp(*p.v, p.lo, p.hi);  // start inside the bounds
+  double best = loss();
+  for (double step : {0.5, 0.25, 0.1, 0.04, 0.015}) {
+    for (int sweep = 0; sweep < 3; ++sweep) {
+      bool improved = false;
+      for (Param& p : params) {
+        for (double dir : {1.0, -1.0}) {
+          for (;;) {
+            double old = *p.v;
+            double scale = p.additive ? (p.hi - p.lo) * step * 0.2 : 0;
+            double cand = p.additive ? old + dir * scale : old * (dir > 0 ? 1 + step : 1 / (1 + step));
+            cand = std::clamp(cand, p.lo, p.hi);
+            if (cand == old) break;
+            *p.v = cand;
+            double l = loss();
+            if (l < best - 1e-9) {
+              best = l;
+              improved = true;
+            } else {
+              *p.v = old;
+              break;
+            }
+          }
+        }
+      }
+      if (!improved) break;
+    }
+  }
+  // Additive steps leave rounding residue (1e-22) where a bound was meant: snap it.
+  for (Param& p : params)
+    if (p.additive && *p.v - p.lo < (p.hi - p.lo) * 1e-9) *p.v = p.lo;
+  return best;
+}
+
+}  // namespace moeplan::perf::fit
