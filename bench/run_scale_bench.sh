@@ -8,12 +8,13 @@
 #   4. trace convert of a JSONL file of JSONL_TOKENS tokens (the text import path)
 # and prints, per step, the wall time, the peak RSS and the ratio peak RSS / routing bytes
 # (issue 12 asks for <= 1.5). Progress of the synth goes to stderr.
-# Usage: bash bench/run_scale_bench.sh [TOKENS] [JSONL_TOKENS]     (defaults 10000000, 200000)
+# Usage: bash bench/run_scale_bench.sh [TOKENS] [JSONL_TOKENS]     (defaults 10000000, 1000000)
+#   TOKENS=0 skips steps 1-3 (the JSONL step alone needs JSONL_TOKENS * ~2 KB of scratch).
 #   MOEPLAN=build/moeplan SCRATCH=/tmp (needs TOKENS * 464 bytes free, deleted at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tokens=${1:-10000000}
-jsonl_tokens=${2:-200000}
+jsonl_tokens=${2:-1000000}
 moeplan=${MOEPLAN:-build/moeplan}
 scratch=$(mktemp -d "${SCRATCH:-/tmp}/moeplan-scale.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -35,6 +36,7 @@ run() {  # label routing_bytes command...
 requests=$(( tokens / per_request ))
 bytes=$(( requests * per_request * layers * k ))
 moet="$scratch/scale.moet"
+if (( tokens > 0 )); then
 run "trace synth ($requests requests)" "$bytes" \
   "$moeplan" trace synth -o "$moet" --requests "$requests" --layers "$layers" --experts "$experts" \
   --top-k "$k" --prefill-tokens 500 --decode-tokens 500 --domains 4 --seed 1
@@ -43,43 +45,15 @@ head -n 4 "$scratch/out.txt" >&2
 run "analyze (.moet, mmap)" "$bytes" "$moeplan" analyze --progress "$moet"
 head -n 3 "$scratch/out.txt" >&2
 rm -f "$moet"
+fi
 
 # The text path: a JSONL file written from a smaller synthetic set.
 jreq=$(( jsonl_tokens / per_request ))
 jbytes=$(( jreq * per_request * layers * k ))
 "$moeplan" trace synth -q -o "$scratch/small.moet" --requests "$jreq" --layers "$layers" \
   --experts "$experts" --top-k "$k" --prefill-tokens 500 --decode-tokens 500 --domains 4 --seed 1
-"$moeplan" trace convert "$scratch/small.moet" -o "$scratch/small.jsonl" --jsonl 2>/dev/null ||
-  /usr/bin/python3 - "$scratch/small.moet" "$scratch/small.jsonl" <<'PY'
-# No JSONL writer on the command line: write it from the .moet (uint8 ids, no weights).
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-meta_size, = struct.unpack_from("<Q", b, 16)
-count, = struct.unpack_from("<I", b, 32)
-m = json.loads(b[64:64 + meta_size])
-for i in range(count):
-    e = 64 + meta_size + 64 * i
-    if b[e:e + 16].rstrip(b"\0") == b"ids":
-        off, = struct.unpack_from("<Q", b, e + 24)
-L, k = len(m["model"]["moe_layer_ids"]), m["model"]["top_k"]
-with open(sys.argv[2], "w") as f:
-    f.write(json.dumps({"moeplan_jsonl": 1, "moe_layer_ids": m["model"]["moe_layer_ids"],
-                        "num_experts": m["model"]["num_experts"], "top_k": k}) + "\n")
-    pos = off
-    rq = m["requests"]
-    for r in range(len(rq["id"])):
-        def tokens(n):
-            global pos
-            out = []
-            for _ in range(n):
-                row = b[pos:pos + L * k]
-                out.append([list(row[l * k:(l + 1) * k]) for l in range(L)])
-                pos += L * k
-            return out
-        pre, dec = tokens(rq["prefill_tokens"][r]), tokens(rq["decode_tokens"][r])
-        f.write(json.dumps({"id": rq["id"][r], "domain": m["domains"][rq["domain"][r]],
-                            "prefill": pre, "decode": dec}, separators=(",", ":")) + "\n")
-PY
+"$moeplan" trace convert "$scratch/small.moet" -o "$scratch/small.jsonl" 2>/dev/null
 echo "JSONL file: $(du -m "$scratch/small.jsonl" | cut -f1) MiB for $jsonl_tokens tokens" >&2
 run "trace convert (JSONL, $jsonl_tokens tok)" "$jbytes" \
   "$moeplan" trace convert --progress "$scratch/small.jsonl" -o "$scratch/back.moet"
+run "analyze (JSONL, $jsonl_tokens tok)" "$jbytes" "$moeplan" analyze --progress "$scratch/small.jsonl"

@@ -252,5 +252,16 @@ TEST(AnalysisCli, JsonAndSummary) {
   EXPECT_NE(testing::run_cli({"analyze", path, "--phase", "bogus"}).exit_code, 0);
 }
 
+TEST(AnalysisReport, ReportsProgressOncePerPass) {
+  auto set = make_set(2, 4, 2, {{2, 1, {0, 1, 2, 3, 1, 2, 0, 3, 2, 1, 3, 0}}});
+  ReportOptions opt;
+  std::vector<std::pair<std::size_t, std::size_t>> calls;
+  opt.progress = [&](std::size_t done, std::size_t total) { calls.emplace_back(done, total); };
+  Report r = analyze(set, opt);
+  ASSERT_EQ(calls.size(), 6u);
+  for (std::size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], std::make_pair(i + 1, std::size_t{6}));
+  EXPECT_TRUE(r.coactivation.has_value());  // progress does not change what is computed
+}
+
 }  // namespace
 }  // namespace moeplan::analysis

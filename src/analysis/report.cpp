@@ -7,10 +7,18 @@
 namespace moeplan::analysis {
 
 Report analyze(const trace::TraceSet& set, const ReportOptions& options) {
+  // Passes over the routing: counts, loads, prefill/decode, coverage, co-activation, domains.
+  constexpr std::size_t kPasses = 6;
+  std::size_t pass = 0;
+  auto step = [&] {
+    if (options.progress) options.progress(++pass, kPasses);
+  };
   Report r;
   r.counts = compute_counts(set);
+  step();
   r.moe_layer_ids = set.model.moe_layer_ids;
   r.loads = compute_loads(set);
+  step();
   const bool has[3] = {r.counts.prefill_tokens > 0, r.counts.decode_tokens > 0,
                        r.counts.prefill_tokens + r.counts.decode_tokens > 0};
   for (PhaseSel p : {PhaseSel::prefill, PhaseSel::decode, PhaseSel::all}) {
@@ -18,9 +26,13 @@ Report analyze(const trace::TraceSet& set, const ReportOptions& options) {
     if (has[i] && (!options.phase || *options.phase == p)) r.imbalance[i] = compute_imbalance(r.loads[p]);
   }
   if (has[0] && has[1]) r.prefill_decode = compute_prefill_decode(set, r.loads);
+  step();
   if (has[2]) r.coverage = compute_coverage(set);
+  step();
   if (has[2] && set.model.top_k > 1) r.coactivation = compute_coactivation(set);
+  step();
   if (active_domains(set) >= 2) r.domains = compute_domains(set);
+  step();
   return r;
 }
 

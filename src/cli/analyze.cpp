@@ -81,6 +81,7 @@ void register_analyze(CLI::App& app) {
     // Bad matrix arguments fail before the (longer) analysis runs.
     if (want_matrices) analysis::check_matrix_options(mopt, set.model.moe_layers());
     std::optional<analysis::Matrices> matrices;
+    opt.progress = stderr_progress("analysing: passes", o->in.progress);
     analysis::Report r = analysis::analyze(set, opt);
     if (want_matrices) {
       matrices = analysis::compute_matrices(set, r.loads, mopt);

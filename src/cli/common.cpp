@@ -29,20 +29,22 @@ trace::TraceSet TraceInputs::load() const {
   opt.domain = domain;
   opt.num_experts = experts;
   opt.model_name = model_name;
-  opt.progress = stderr_progress("reading", progress);
+  opt.progress = stderr_progress("reading", progress, /*bytes=*/true);
   return trace::import_traces(paths, opt);
 }
 
-trace::Progress stderr_progress(const std::string& label, bool force) {
+trace::Progress stderr_progress(const std::string& label, bool force, bool bytes) {
   if (!force && !::isatty(STDERR_FILENO)) return {};
   using clock = std::chrono::steady_clock;
   struct State {
     clock::time_point start = clock::now();
     clock::time_point last{};
     bool shown = false;
+    bool closed = false;  // the final line is out; later calls print nothing
   };
   auto st = std::make_shared<State>();
-  return [st, label](std::size_t done, std::size_t total) {
+  return [st, label, bytes](std::size_t done, std::size_t total) {
+    if (st->closed) return;
     auto now = clock::now();
     bool finished = done >= total;
     // Quiet for the first second; then at most 5 updates a second.
@@ -50,8 +52,15 @@ trace::Progress stderr_progress(const std::string& label, bool force) {
     if (!finished && now - st->last < std::chrono::milliseconds(200)) return;
     st->last = now;
     st->shown = true;
-    std::fprintf(stderr, "\r%s: %zu/%zu", label.c_str(), done, total);
-    if (finished) std::fprintf(stderr, "\n");
+    if (bytes)
+      std::fprintf(stderr, "\r%s: %.0f/%.0f MiB", label.c_str(), static_cast<double>(done) / (1 << 20),
+                   static_cast<double>(total) / (1 << 20));
+    else
+      std::fprintf(stderr, "\r%s: %zu/%zu", label.c_str(), done, total);
+    if (finished) {
+      std::fprintf(stderr, "\n");
+      st->closed = true;
+    }
     std::fflush(stderr);
   };
 }

@@ -24,7 +24,8 @@ struct TraceInputs {
 
 // A progress callback that draws "label: done/total" on stderr when stderr is a terminal
 // (or always, with force), at most a few times a second, and nothing for short work.
-trace::Progress stderr_progress(const std::string& label, bool force);
+// With `bytes`, done/total are byte counts and are shown in MiB.
+trace::Progress stderr_progress(const std::string& label, bool force, bool bytes = false);
 
 // Prints JSON with round-trip precision for doubles (nlohmann dumps max_digits10).
 void print_json(const nlohmann::json& j);

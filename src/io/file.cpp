@@ -77,6 +77,55 @@ std::vector<char> read_file(const std::string& path) {
   return bytes;
 }
 
+void read_pieces(const std::string& path, std::size_t piece_bytes,
+                 const std::function<void(std::span<const char>, std::uint64_t)>& piece) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_io(path, "cannot open: " + errno_text());
+  std::vector<char> raw(std::max<std::size_t>(piece_bytes, 4));
+  std::uint64_t consumed = 0;
+  auto read_some = [&]() -> std::size_t {
+    in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+    if (in.bad()) throw_io(path, "read failed");
+    const auto n = static_cast<std::size_t>(in.gcount());
+    consumed += n;
+    return n;
+  };
+  std::size_t n = read_some();
+  if (!is_zstd(std::as_bytes(std::span<const char>(raw.data(), n)))) {
+    for (; n > 0; n = read_some()) piece({raw.data(), n}, consumed);
+    return;
+  }
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
+  if (!ctx) throw Error(ErrorKind::internal, {path, "", ""}, "cannot create zstd context");
+  std::vector<char> out(raw.size());
+  std::size_t pending = 0;  // ZSTD's hint: 0 once a frame is complete and flushed
+  // One decoding step from `in_buf` into `out`; returns how many bytes it produced.
+  auto step = [&](ZSTD_inBuffer& in_buf) {
+    ZSTD_outBuffer o{out.data(), out.size(), 0};
+    pending = ZSTD_decompressStream(ctx.get(), &o, &in_buf);
+    if (ZSTD_isError(pending))
+      throw Error(ErrorKind::bad_input, {path, "", ""}, std::string("zstd: ") + ZSTD_getErrorName(pending));
+    if (o.pos) piece({out.data(), o.pos}, consumed);
+    return o.pos;
+  };
+  for (; n > 0; n = read_some()) {
+    ZSTD_inBuffer in_buf{raw.data(), n, 0};
+    while (in_buf.pos < in_buf.size) step(in_buf);
+  }
+  // Flush what the decoder still holds; no progress means the frame was cut short.
+  ZSTD_inBuffer none{nullptr, 0, 0};
+  while (pending != 0 && step(none) != 0) {
+  }
+  if (pending != 0) throw Error(ErrorKind::bad_input, {path, "", ""}, "zstd: truncated frame");
+}
+
+std::uint64_t file_size(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw_io(path, "cannot read: " + ec.message());
+  return size;
+}
+
 std::string read_head(const std::string& path, std::size_t n) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};

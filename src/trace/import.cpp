@@ -4,15 +4,17 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <exception>
 #include <filesystem>
-#include <map>
 #include <optional>
+
+#include <omp.h>
 
 #include "moeplan/io/error.hpp"
 #include "moeplan/io/file.hpp"
+#include "moeplan/trace/builder.hpp"
+#include "moeplan/trace/jsonl.hpp"
 #include "moeplan/trace/store.hpp"
 
 namespace moeplan::trace {
@@ -140,6 +142,7 @@ ParsedFile parse_file(const std::string& path, Format format, const std::string&
   if (format == Format::moet) {
     TraceSet set = load_moet(path);
     ParsedFile pf;
+    pf.path = path;
     pf.model = set.model;
     for (std::size_t r = 0; r < set.requests.size(); ++r) {
       pf.requests.push_back(extract_request(set, r));
@@ -150,15 +153,17 @@ ParsedFile parse_file(const std::string& path, Format format, const std::string&
   std::vector<char> bytes = io::read_file(path);
   if (bytes.empty()) throw_bad_input(path, "", "", "empty file");
   std::span<const char> view(bytes.data(), bytes.size());
+  ParsedFile pf;
   switch (format) {
-    case Format::paper_c_json: return parse_paper_c_json(view, path, domain);
-    case Format::moe_beyond_csv: return parse_moe_beyond_csv(view, path, domain);
-    case Format::npy: return parse_npy(view, path, domain, sidecar_for(path));
-    case Format::npz: return parse_npz(view, path, domain, sidecar_for(path));
-    case Format::jsonl: return parse_jsonl(view, path, domain);
+    case Format::paper_c_json: pf = parse_paper_c_json(view, path, domain); break;
+    case Format::moe_beyond_csv: pf = parse_moe_beyond_csv(view, path, domain); break;
+    case Format::npy: pf = parse_npy(view, path, domain, sidecar_for(path)); break;
+    case Format::npz: pf = parse_npz(view, path, domain, sidecar_for(path)); break;
+    case Format::jsonl: pf = parse_jsonl(view, path, domain); break;
     case Format::moet: break;
   }
-  throw Error(ErrorKind::internal, {path, "", ""}, "unhandled format");
+  pf.path = path;
+  return pf;
 }
 
 RequestRouting extract_request(const TraceSet& set, std::size_t r) {
@@ -182,130 +187,31 @@ RequestRouting extract_request(const TraceSet& set, std::size_t r) {
 }
 
 TraceSet assemble(std::vector<ParsedFile> files, const ImportOptions& options) {
-  TraceSet set;
   if (files.empty()) throw_usage("no input files");
-  // Model shape: all files must agree on MoE layers and top-k.
-  const ParsedFile* first = nullptr;
-  std::string first_source;
-  int file_experts = 0;
-  bool any_weights = false, all_weights = true;
-  std::size_t total_requests = 0;
-  for (const auto& f : files) {
-    for (const auto& r : f.requests) {
-      any_weights |= !r.weights.empty();
-      all_weights &= !r.weights.empty();
-      // Ids, domains and sources are stored as JSON text (.moet metadata, JSONL): a file or
-      // folder name that is not UTF-8 (e.g. Latin-1) is reported here, not by the writer.
-      for (const auto& [field, text] : {std::pair<const char*, const std::string*>{"id", &r.id},
-                                        {"domain", &r.domain}, {"source", &r.source}})
-        if (!simdjson::validate_utf8(text->data(), text->size()))
-          throw_bad_input(r.source, "", field,
-                          "not valid UTF-8 (request ids, domains and sources come from file and folder "
-                          "names; rename them or use --domain)");
-    }
-    if (!simdjson::validate_utf8(f.model.name.data(), f.model.name.size()))
-      throw_bad_input(f.requests.empty() ? std::string() : f.requests.front().source, "", "model",
-                      "model name is not valid UTF-8");
-    total_requests += f.requests.size();
-    file_experts = std::max(file_experts, f.model.num_experts);
-    std::string src = f.requests.empty() ? std::string("(empty input)") : f.requests.front().source;
-    if (!first) {
-      first = &f;
-      first_source = src;
-      set.model = f.model;
-      continue;
-    }
-    if (f.model.moe_layer_ids != set.model.moe_layer_ids)
-      throw_bad_input(src, "", "moe layers",
-                      "MoE layers differ from those of " + first_source);
-    if (f.model.top_k != set.model.top_k)
-      throw_bad_input(src, "", "top_k",
-                      "top-k " + std::to_string(f.model.top_k) + " differs from " +
-                          std::to_string(set.model.top_k) + " in " + first_source);
-    set.model.num_layers = std::max(set.model.num_layers, f.model.num_layers);
-    if (set.model.name.empty()) set.model.name = f.model.name;
+  TraceBuilder builder(options);
+  for (auto& f : files) {
+    builder.add_file(std::move(f));
+    f = ParsedFile{};  // release its arrays now: memory holds one copy of the routing at a time
   }
-  if (total_requests == 0) throw_bad_input(first_source, "", "", "no requests");
-  if (any_weights && !all_weights)
-    throw_bad_input(first_source, "", "weights", "some requests have router weights and others not");
-  if (!simdjson::validate_utf8(options.model_name.data(), options.model_name.size()))
-    throw_usage("--model-name is not valid UTF-8");
-  if (!options.model_name.empty()) set.model.name = options.model_name;
-
-  // E: explicit option, else the files' metadata, else max id + 1.
-  std::uint32_t max_id = 0;
-  for (const auto& f : files)
-    for (const auto& r : f.requests)
-      for (auto id : r.ids) max_id = std::max<std::uint32_t>(max_id, id);
-  int experts = options.num_experts > 0 ? options.num_experts
-                : file_experts > 0      ? file_experts
-                                        : static_cast<int>(max_id) + 1;
-  set.model.num_experts = experts;
-  if (max_id >= static_cast<std::uint32_t>(experts)) {
-    for (const auto& f : files)
-      for (const auto& r : f.requests)
-        for (std::size_t i = 0; i < r.ids.size(); ++i)
-          if (r.ids[i] >= static_cast<std::uint32_t>(experts))
-            throw_bad_input(r.source, "request " + r.id,
-                            "token " + std::to_string(i / std::max<std::size_t>(1, set.ids_per_token())),
-                            "expert id " + std::to_string(r.ids[i]) + " >= experts (" +
-                                std::to_string(experts) + ")");
-  }
-
-  // Requests, domains, offsets.
-  std::map<std::string, std::uint32_t> domain_index;
-  std::vector<const RequestRouting*> order;
-  order.reserve(total_requests);
-  std::uint64_t offset = 0;
-  const std::size_t per = set.ids_per_token();
-  for (const auto& f : files)
-    for (const auto& r : f.requests) {
-      std::string label = options.domain.empty() ? r.domain : options.domain;
-      auto [it, inserted] = domain_index.emplace(label, static_cast<std::uint32_t>(set.domains.size()));
-      if (inserted) set.domains.push_back(label);
-      if (r.ids.size() != (std::size_t{r.prefill_tokens} + r.decode_tokens) * per ||
-          (!r.weights.empty() && r.weights.size() != r.ids.size()))
-        throw_bad_input(r.source, "request " + r.id, "ids",
-                        "routing size does not match its token counts");
-      Request q;
-      q.id = r.id;
-      q.domain = it->second;
-      q.source = r.source;
-      q.token_offset = offset;
-      q.prefill_tokens = r.prefill_tokens;
-      q.decode_tokens = r.decode_tokens;
-      offset += q.tokens();
-      set.requests.push_back(std::move(q));
-      order.push_back(&r);
-    }
-
-  // The dense array, filled in parallel (each request writes its own range).
-  const std::size_t total = offset * per;
-  auto fill = [&](auto* dst, float* wdst) {
-    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(order.size());
-#pragma omp parallel for schedule(dynamic, 16)
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-      const RequestRouting& r = *order[static_cast<std::size_t>(i)];
-      const std::size_t base = set.requests[static_cast<std::size_t>(i)].token_offset * per;
-      for (std::size_t j = 0; j < r.ids.size(); ++j)
-        dst[base + j] = static_cast<std::remove_pointer_t<decltype(dst)>>(r.ids[j]);
-      if (wdst) std::copy(r.weights.begin(), r.weights.end(), wdst + base);
-    }
-  };
-  if (any_weights) set.weights.resize(total);
-  float* wdst = any_weights ? set.weights.data() : nullptr;
-  if (id_width_for(experts) == 1) {
-    std::vector<std::uint8_t> ids(total);
-    fill(ids.data(), wdst);
-    set.ids = ExpertIds::owned(std::move(ids));
-  } else {
-    std::vector<std::uint16_t> ids(total);
-    fill(ids.data(), wdst);
-    set.ids = ExpertIds::owned(std::move(ids));
-  }
-  set.check(first_source);
-  return set;
+  return builder.finish();
 }
+
+namespace {
+
+// Streams one JSONL file into the builder, block by block (docs/architecture.md "Memory").
+void stream_jsonl(const std::string& path, const std::string& domain, TraceBuilder& builder,
+                  const std::function<void(std::uint64_t)>& consumed) {
+  JsonlStream stream(path, domain,
+                     {[&](const ModelInfo& m) { builder.begin_file(m, path); },
+                      [&](RequestRouting r) { builder.add(std::move(r)); }});
+  io::read_pieces(path, std::size_t{8} << 20, [&](std::span<const char> piece, std::uint64_t n) {
+    stream.feed(piece);
+    consumed(n);
+  });
+  stream.finish();
+}
+
+}  // namespace
 
 TraceSet import_traces(const std::vector<std::string>& inputs, const ImportOptions& options) {
   if (!simdjson::validate_utf8(options.domain.data(), options.domain.size()))
@@ -324,31 +230,60 @@ TraceSet import_traces(const std::vector<std::string>& inputs, const ImportOptio
     return set;
   }
 
-  std::vector<ParsedFile> parsed(files.size());
-  std::vector<std::exception_ptr> errors(files.size());
-  std::atomic<std::size_t> done{0};
-  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(files.size());
+  // Progress counts input bytes as stored, so one huge streamed file moves the bar too.
+  std::vector<std::uint64_t> sizes(files.size());
+  std::uint64_t total_bytes = 0, done_bytes = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) total_bytes += sizes[i] = io::file_size(files[i]);
+  auto report = [&](std::uint64_t done) {
+    if (options.progress) options.progress(static_cast<std::size_t>(done), static_cast<std::size_t>(total_bytes));
+  };
+
+  // Files are parsed in parallel a window at a time and appended in input order, so memory
+  // holds the routing built so far plus one window of parsed files. The window does not
+  // change the result or which error is reported: files are appended, and their errors
+  // raised, strictly in input order.
+  TraceBuilder builder(options);
+  const std::size_t window = 4 * static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
+  std::vector<ParsedFile> parsed;
+  std::vector<std::exception_ptr> errors;
+  std::vector<char> streamed;
+  for (std::size_t start = 0; start < files.size(); start += window) {
+    const std::size_t count = std::min(window, files.size() - start);
+    parsed.assign(count, ParsedFile{});
+    errors.assign(count, nullptr);
+    streamed.assign(count, 0);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const auto& path = files[static_cast<std::size_t>(i)];
-    try {
-      Format format = detect_format(path);
-      std::string domain = options.domain.empty() ? default_domain(path) : options.domain;
-      parsed[static_cast<std::size_t>(i)] = parse_file(path, format, domain);
-    } catch (...) {
-      errors[static_cast<std::size_t>(i)] = std::current_exception();
+    for (std::ptrdiff_t w = 0; w < static_cast<std::ptrdiff_t>(count); ++w) {
+      const std::size_t i = start + static_cast<std::size_t>(w);
+      const auto& path = files[i];
+      try {
+        Format format = detect_format(path);
+        if (format == Format::jsonl && sizes[i] >= options.stream_jsonl_from_bytes) {
+          streamed[static_cast<std::size_t>(w)] = 1;  // read below, in order, block by block
+          continue;
+        }
+        std::string domain = options.domain.empty() ? default_domain(path) : options.domain;
+        parsed[static_cast<std::size_t>(w)] = parse_file(path, format, domain);
+      } catch (...) {
+        errors[static_cast<std::size_t>(w)] = std::current_exception();
+      }
     }
-    std::size_t d = ++done;
-    if (options.progress) {
-#pragma omp critical(moeplan_progress)
-      options.progress(d, files.size());
+    for (std::size_t w = 0; w < count; ++w) {
+      const std::size_t i = start + w;
+      if (errors[w]) std::rethrow_exception(errors[w]);
+      if (streamed[w]) {
+        const std::string domain = options.domain.empty() ? default_domain(files[i]) : options.domain;
+        stream_jsonl(files[i], domain, builder, [&](std::uint64_t n) { report(done_bytes + n); });
+      } else {
+        builder.add_file(std::move(parsed[w]));
+        parsed[w] = ParsedFile{};
+      }
+      done_bytes += sizes[i];
+      report(done_bytes);
     }
   }
-  // Report the first failing file in input order, whatever the thread timing.
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
 
-  TraceSet set = assemble(std::move(parsed), options);
+  TraceSet set = builder.finish();
   set.provenance["inputs"] = inputs;
   set.provenance["files"] = files.size();
   set.provenance["format"] = format_name(detect_format(files[0]));

@@ -24,40 +24,37 @@ constexpr int kVersion = 1;
 
 class JsonlReader {
  public:
-  JsonlReader(const std::string& path, const std::string& domain) : path_(path), domain_(domain) {}
+  JsonlReader(std::string path, std::string domain, JsonlStream::Sink sink)
+      : path_(std::move(path)), domain_(std::move(domain)), sink_(std::move(sink)) {}
 
-  ParsedFile read(std::span<const char> bytes) {
-    std::string_view text(bytes.data(), bytes.size());
-    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-    bool have_header = false;
-    std::size_t line_no = 0;
-    while (!text.empty()) {
-      const std::size_t nl = text.find('\n');
-      std::string_view line = text.substr(0, nl);
-      text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-      ++line_no;
-      line_ = line_no;
-      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
-      od::document doc = load(line);
-      if (!have_header) {
-        read_header(doc);
-        have_header = true;
-      } else {
-        read_request(doc);
-      }
-      // On-Demand stops after the object; anything still in bounds is trailing content.
-      if (!doc.current_location().error()) fail("", "unexpected text after the JSON object");
+  // One line, without its '\n', in file order.
+  void line(std::string_view line) {
+    ++line_no_;
+    line_ = line_no_;
+    if (line_no_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank
+    od::document doc = load(line);
+    if (!have_header_) {
+      read_header(doc);
+      have_header_ = true;
+      sink_.header(model_);
+    } else {
+      read_request(doc);
     }
-    if (!have_header) {
+    // On-Demand stops after the object; anything still in bounds is trailing content.
+    if (!doc.current_location().error()) fail("", "unexpected text after the JSON object");
+  }
+
+  void finish() {
+    if (!have_header_) {
       line_ = 0;
       fail("", "no header line (the file holds only blank lines)");
     }
     // A header alone describes no traffic; say so here, where the file can still be named.
-    if (out_.requests.empty()) {
+    if (requests_ == 0) {
       line_ = 0;
       fail("", "no requests after the header line");
     }
-    return std::move(out_);
   }
 
  private:
@@ -125,7 +122,7 @@ class JsonlReader {
       fail("moeplan_jsonl", "missing header: the first line must be {\"moeplan_jsonl\": 1, ...}");
     doc.rewind();
     bool has_version = false, has_layers = false, has_experts = false, has_k = false;
-    ModelInfo& m = out_.model;
+    ModelInfo& m = model_;
     for_each_field(doc, [&](const std::string& key, od::value v) {
       if (key == "moeplan_jsonl") {
         if (get_uint(v, key, std::numeric_limits<std::uint64_t>::max()) != kVersion)
@@ -165,66 +162,89 @@ class JsonlReader {
     seen_stamp_.assign(static_cast<std::size_t>(m.num_experts), 0);
   }
 
-  // Walks one [token][layer][slot] nest, checking its shape, and calls leaf(value, field) for
+  // Where a value sits in a [token][layer][slot] nest. Built for every value, so it holds
+  // indices only; the field name text is made when a message needs it.
+  struct NestPos {
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    const std::string* name;
+    std::size_t t = 0, l = none, s = none;
+    std::string str() const {
+      std::string out = *name + "[" + std::to_string(t) + "]";
+      if (l != none) out += "[" + std::to_string(l) + "]";
+      if (s != none) out += "[" + std::to_string(s) + "]";
+      return out;
+    }
+  };
+  void check(simdjson::error_code e, const NestPos& at, const char* what = nullptr) const {
+    if (e) check(e, at.str(), what);
+  }
+
+  // Walks one [token][layer][slot] nest, checking its shape, and calls leaf(value, pos) for
   // each slot. Returns the number of tokens.
   template <class Leaf>
   std::uint32_t read_nest(od::value v, const std::string& name, Leaf&& leaf) {
-    const std::size_t layers = static_cast<std::size_t>(out_.model.moe_layers());
-    const std::size_t k = static_cast<std::size_t>(out_.model.top_k);
+    const std::size_t layers = static_cast<std::size_t>(model_.moe_layers());
+    const std::size_t k = static_cast<std::size_t>(model_.top_k);
     std::uint32_t t = 0;
     for (auto token : get_array(v, name)) {
-      const std::string tf = name + "[" + std::to_string(t) + "]";
+      const NestPos tpos{&name, t};
       od::value tv;
-      check(token.get(tv), tf);
+      check(token.get(tv), tpos);
+      od::array token_layers;
+      check(tv.get_array().get(token_layers), tpos, "must be an array");
       std::size_t l = 0;
-      for (auto layer : get_array(tv, tf)) {
-        const std::string lf = tf + "[" + std::to_string(l) + "]";
+      for (auto layer : token_layers) {
         if (l == layers)
-          fail(tf, "more than the header's " + std::to_string(layers) + " MoE layers");
+          fail(tpos.str(), "more than the header's " + std::to_string(layers) + " MoE layers");
+        const NestPos lpos{&name, t, l};
         od::value lv;
-        check(layer.get(lv), lf);
+        check(layer.get(lv), lpos);
+        od::array slots;
+        check(lv.get_array().get(slots), lpos, "must be an array");
         ++stamp_;  // a fresh mark for the duplicate check of this slot list
         std::size_t s = 0;
-        for (auto slot : get_array(lv, lf)) {
-          const std::string sf = lf + "[" + std::to_string(s) + "]";
-          if (s == k) fail(lf, "more than top_k = " + std::to_string(k) + " entries");
+        for (auto slot : slots) {
+          if (s == k) fail(lpos.str(), "more than top_k = " + std::to_string(k) + " entries");
+          const NestPos spos{&name, t, l, s};
           od::value sv;
-          check(slot.get(sv), sf);
-          leaf(sv, sf);
+          check(slot.get(sv), spos);
+          leaf(sv, spos);
           ++s;
         }
         if (s != k)
-          fail(lf, "expected top_k = " + std::to_string(k) + " entries, found " + std::to_string(s));
+          fail(lpos.str(),
+               "expected top_k = " + std::to_string(k) + " entries, found " + std::to_string(s));
         ++l;
       }
       if (l != layers)
-        fail(tf, "expected " + std::to_string(layers) + " MoE layers (header), found " + std::to_string(l));
+        fail(tpos.str(),
+             "expected " + std::to_string(layers) + " MoE layers (header), found " + std::to_string(l));
       ++t;
     }
     return t;
   }
 
   std::uint32_t read_ids(od::value v, const std::string& name, std::vector<std::uint16_t>& ids) {
-    const auto experts = static_cast<std::uint64_t>(out_.model.num_experts);
-    return read_nest(v, name, [&](od::value sv, const std::string& field) {
+    const auto experts = static_cast<std::uint64_t>(model_.num_experts);
+    return read_nest(v, name, [&](od::value sv, const NestPos& at) {
       std::uint64_t id = 0;
-      check(sv.get_uint64().get(id), field, "expert ids must be non-negative integers");
+      check(sv.get_uint64().get(id), at, "expert ids must be non-negative integers");
       if (id >= experts)
-        fail(field, "expert id " + std::to_string(id) + " >= num_experts (" + std::to_string(experts) + ")");
+        fail(at.str(), "expert id " + std::to_string(id) + " >= num_experts (" + std::to_string(experts) + ")");
       // A router picks k distinct experts; a repeat means a broken emitter.
-      if (seen_stamp_[id] == stamp_) fail(field, "expert id " + std::to_string(id) + " repeated in one token's layer");
+      if (seen_stamp_[id] == stamp_) fail(at.str(), "expert id " + std::to_string(id) + " repeated in one token's layer");
       seen_stamp_[id] = stamp_;
       ids.push_back(static_cast<std::uint16_t>(id));
     });
   }
 
   std::uint32_t read_weights(od::value v, std::vector<float>& weights) {
-    return read_nest(v, "weights", [&](od::value sv, const std::string& field) {
+    return read_nest(v, "weights", [&](od::value sv, const NestPos& at) {
       // Parse the token text straight to float: going through double could round twice and
       // break the lossless round trip with write_jsonl. get_double() validates the JSON number.
       std::string_view raw = sv.raw_json_token();
       double value = 0;
-      check(sv.get_double().get(value), field, "weights must be numbers");
+      check(sv.get_double().get(value), at, "weights must be numbers");
       while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' || raw.back() == '\n'))
         raw.remove_suffix(1);
       float w = 0;
@@ -232,7 +252,7 @@ class JsonlReader {
       if (ec == std::errc::result_out_of_range && std::abs(value) < 1) {
         w = static_cast<float>(value);  // underflow (libstdc++ flags it): round to 0 / subnormal
       } else if (ec != std::errc() || end != raw.data() + raw.size()) {
-        fail(field, "weight " + std::string(raw) + " is not representable as a float");
+        fail(at.str(), "weight " + std::string(raw) + " is not representable as a float");
       }
       weights.push_back(w);
     });
@@ -275,15 +295,20 @@ class JsonlReader {
     auto [it, inserted] = id_lines_.emplace(r.id, line_);
     if (!inserted)
       fail("id", "duplicate request id \"" + r.id + "\" (first on line " + std::to_string(it->second) + ")");
-    out_.requests.push_back(std::move(r));
+    ++requests_;
+    sink_.request(std::move(r));
   }
 
-  const std::string& path_;
-  const std::string& domain_;
+  std::string path_;
+  std::string domain_;
+  JsonlStream::Sink sink_;
+  ModelInfo model_;
+  bool have_header_ = false;
+  std::size_t line_no_ = 0;
+  std::size_t requests_ = 0;
   od::parser parser_;
   std::string buf_;
-  std::size_t line_ = 0;
-  ParsedFile out_;
+  std::size_t line_ = 0;  // the line being read; 0 in end-of-file messages
   std::unordered_map<std::string, std::size_t> id_lines_;
   std::vector<std::uint32_t> seen_stamp_;  // per expert: the stamp of the list it was last seen in
   std::uint32_t stamp_ = 0;
@@ -347,8 +372,51 @@ void append_nest(std::string& out, std::size_t first, std::size_t last, std::siz
 
 }  // namespace
 
+struct JsonlStream::Impl {
+  JsonlReader reader;
+  std::string carry;  // a line cut by the end of a piece
+};
+
+JsonlStream::JsonlStream(std::string path, std::string domain, Sink sink)
+    : impl_(std::make_unique<Impl>(Impl{JsonlReader(std::move(path), std::move(domain), std::move(sink)), {}})) {}
+JsonlStream::~JsonlStream() = default;
+
+void JsonlStream::feed(std::span<const char> bytes) {
+  std::string_view text(bytes.data(), bytes.size());
+  std::string& carry = impl_->carry;
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) {
+      carry.append(text);
+      return;
+    }
+    if (carry.empty()) {
+      impl_->reader.line(text.substr(0, nl));  // the common case: no copy
+    } else {
+      carry.append(text.substr(0, nl));
+      impl_->reader.line(carry);
+      carry.clear();
+    }
+    text.remove_prefix(nl + 1);
+  }
+}
+
+void JsonlStream::finish() {
+  if (!impl_->carry.empty()) {  // a last line without '\n'
+    impl_->reader.line(impl_->carry);
+    impl_->carry.clear();
+  }
+  impl_->reader.finish();
+}
+
 ParsedFile parse_jsonl(std::span<const char> bytes, const std::string& path, const std::string& domain) {
-  return JsonlReader(path, domain).read(bytes);
+  ParsedFile out;
+  JsonlStream stream(path, domain,
+                     {[&](const ModelInfo& m) { out.model = m; },
+                      [&](RequestRouting r) { out.requests.push_back(std::move(r)); }});
+  stream.feed(bytes);
+  stream.finish();
+  return out;
 }
 
 void write_jsonl(const TraceSet& set, std::ostream& os) {

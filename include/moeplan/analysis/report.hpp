@@ -20,6 +20,8 @@ namespace moeplan::analysis {
 struct ReportOptions {
   // Which phases get an imbalance entry: nullopt = every phase with tokens (plus `all`).
   std::optional<PhaseSel> phase;
+  // Called after each of the report's passes over the routing (done/total passes); may be empty.
+  trace::Progress progress;
 };
 
 struct Report {

@@ -22,6 +22,16 @@ bool is_zstd(std::span<const std::byte> head);
 // bytes. Throws Error{io} when it cannot be read, Error{bad_input} when decompression fails.
 std::vector<char> read_file(const std::string& path);
 
+// Streams a file in pieces of at most `piece_bytes`, zstd frames (by magic) decompressed on
+// the fly: calls piece(bytes, consumed) in order, `consumed` being the bytes read from the
+// file so far (for progress). Memory is about two pieces whatever the file size. Throws like
+// read_file.
+void read_pieces(const std::string& path, std::size_t piece_bytes,
+                 const std::function<void(std::span<const char>, std::uint64_t consumed)>& piece);
+
+// The size of a file on disk; throws Error{io} when it cannot be read.
+std::uint64_t file_size(const std::string& path);
+
 // Decompresses one or more zstd frames; `what` names the source in errors.
 std::vector<char> zstd_decompress(std::span<const char> compressed, const std::string& what);
 std::vector<char> zstd_compress(std::span<const char> raw, int level);

@@ -28,7 +28,10 @@ struct ImportOptions {
   std::string domain;      // when non-empty, the domain label of every request
   int num_experts = 0;     // E; 0 = from the file's metadata, else max id + 1
   std::string model_name;  // when non-empty, overrides the model name
-  Progress progress;
+  Progress progress;       // input bytes read (as stored on disk) of all input bytes
+  // JSONL files at least this large on disk are streamed in blocks (bounded memory, one
+  // thread) instead of being read whole and parsed in parallel with other files.
+  std::uint64_t stream_jsonl_from_bytes = std::uint64_t{16} << 20;
 };
 
 // One request as a parser produces it, before assembly into the dense array.
@@ -45,6 +48,7 @@ struct RequestRouting {
 // What one input file yields: its model shape (num_experts 0 when the file does not say)
 // and its requests.
 struct ParsedFile {
+  std::string path;  // the input file (parse_file sets it; empty for bytes parsed in memory)
   ModelInfo model;
   std::vector<RequestRouting> requests;
 };
@@ -76,13 +80,17 @@ ParsedFile parse_npz(std::span<const char> bytes, const std::string& path,
 ParsedFile parse_jsonl(std::span<const char> bytes, const std::string& path,
                        const std::string& domain);
 
-// Merges parsed files (in order) into one TraceSet: checks that all agree on MoE layers and
-// top-k, fixes E (options, else the files' metadata, else max id + 1), picks the id width,
-// builds the domain table in first-seen order, and checks the result.
+// Merges parsed files (in order) into one TraceSet through a TraceBuilder (builder.hpp):
+// checks that all agree on MoE layers and top-k, fixes E (options, else the files' metadata,
+// else max id + 1), picks the id width, builds the domain table in first-seen order, and
+// checks the result.
 TraceSet assemble(std::vector<ParsedFile> files, const ImportOptions& options);
 
-// The whole import: expand, detect, parse in parallel (deterministic order), assemble.
-// A single .moet input is loaded directly (memory-mapped when uncompressed).
+// The whole import: expand, detect, parse in parallel in windows of files (deterministic
+// order), append each file to one TraceBuilder as soon as its turn comes. Large JSONL files
+// (ImportOptions::stream_jsonl_from_bytes) are streamed in blocks instead, so that memory
+// stays about one routing array whatever the file size. A single .moet input is loaded
+// directly (memory-mapped when uncompressed).
 TraceSet import_traces(const std::vector<std::string>& inputs, const ImportOptions& options);
 
 // The inverse of assemble for one request (used to merge several .moet inputs and by tests).
