@@ -62,19 +62,28 @@ TEST(PerfValidate, SplitwiseStackEntryHeldOut) {
   auto r = moeplan::testing::run_cli({"validate", "splitwise", path, "--backend", "splitwise-2024", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 12.7);
-  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 2.5);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.7);
+  EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 2.3);
   const auto& bloom = j["by_subset"]["bloom-176b"];  // held out
   EXPECT_EQ(bloom["n"], 57);
-  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 12.2);
-  EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 3.9);
-  // Token time meets the 10% target in every group, held-out ones included.
-  for (const auto& [g, v] : j["by_group"].items()) EXPECT_LE(v["median_abs_pct_error"]["token_time_s"].get<double>(), 8.2) << g;
-  // Prompt time: the A100 groups meet it; H100 TP4/TP8 and BLOOM H100 do not (docs/validation.md).
-  for (const char* g : {"llama2-70b|a100-80gb|2", "llama2-70b|a100-80gb|4", "llama2-70b|a100-80gb|8", "bloom-176b|a100-80gb|8",
-                        "llama2-70b|h100-80gb|2"})
-    EXPECT_LE(j["by_group"][g]["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.0) << g;
-  EXPECT_LE(j["by_group"]["bloom-176b|h100-80gb|8"]["median_abs_pct_error"]["prompt_time_s"].get<double>(), 21.0);
+  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.7);
+  EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 4.0);
+  // Every group without a power cap meets the 10% target but BLOOM's A100 token time (held
+  // out, +14%); the power-capped rows' prefill is 12-27% too fast (the cap is not modelled).
+  for (const auto& [g, v] : j["by_group"].items()) {
+    const double prompt = v["median_abs_pct_error"]["prompt_time_s"].get<double>();
+    const double token = v["median_abs_pct_error"]["token_time_s"].get<double>();
+    if (g.find("pcap") != std::string::npos) {
+      EXPECT_LE(prompt, 27.0) << g;
+      EXPECT_LE(token, 10.0) << g;
+    } else if (g == "bloom-176b|a100-80gb|8") {
+      EXPECT_LE(prompt, 10.0) << g;
+      EXPECT_LE(token, 14.5) << g;
+    } else {
+      EXPECT_LE(prompt, 10.0) << g;
+      EXPECT_LE(token, 10.0) << g;
+    }
+  }
 
   // The fit is deterministic: refitting on the same rows reproduces the committed entries.
   moeplan::testing::TempDir dir;

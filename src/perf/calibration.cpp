@@ -89,6 +89,8 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     x.step_overhead_s = num(f["step_overhead_s"], file, at + ".efficiency.step_overhead_s", 0, 1);
     if (f["comm_hop_overhead_s"])
       x.comm_hop_overhead_s = num(f["comm_hop_overhead_s"], file, at + ".efficiency.comm_hop_overhead_s", 0, 1e-2);
+    if (f["comm_large_bytes"]) x.comm_large_bytes = num(f["comm_large_bytes"], file, at + ".efficiency.comm_large_bytes", 0, 1e12);
+    if (f["comm_bw_large"]) x.comm_bw_large = num(f["comm_bw_large"], file, at + ".efficiency.comm_bw_large", 0.01, 1.5);
     if (f["elementwise_factor"]) x.elementwise_factor = num(f["elementwise_factor"], file, at + ".efficiency.elementwise_factor", 0, 1e3);
     if (f["seq_overhead_s"]) x.seq_overhead_s = num(f["seq_overhead_s"], file, at + ".efficiency.seq_overhead_s", 0, 1e-2);
     // Optional (files written before it existed lack it: decode pays kernel_overhead_s).
@@ -130,11 +132,11 @@ std::string calibration_yaml(const CalibrationSet& set, const std::string& heade
         "  - backend: {}\n    precision: {}\n{}    fitted_rows: {}\n    efficiency:\n"
         "      gemm: {:.4g}\n      gemm_m_half: {:.4g}\n      attention: {:.4g}\n      mem_bw: {:.4g}\n      comm_bw: {:.4g}\n"
         "      kernel_overhead_s: {:.4g}\n      decode_kernel_overhead_s: {:.4g}\n      step_overhead_s: {:.4g}\n      seq_overhead_s: {:.4g}\n"
-        "      comm_hop_overhead_s: {:.4g}\n      elementwise_factor: {:.4g}\n    serving:\n"
+        "      comm_hop_overhead_s: {:.4g}\n      comm_large_bytes: {:.4g}\n      comm_bw_large: {:.4g}\n      elementwise_factor: {:.4g}\n    serving:\n"
         "      max_num_tokens: {:.0f}\n      kv_memory_fraction: {:.4g}\n      ttft_factor: {:.4g}\n"
         "      ttft_factor_log2c: {:.4g}\n      ttft_factor_per_request: {:.4g}\n",
         c.backend, c.precision, c.hardware.empty() ? std::string() : "    hardware: " + c.hardware + "\n", c.fitted_rows, x.gemm, x.gemm_m_half, x.attention, x.mem_bw, x.comm_bw, x.kernel_overhead_s,
-        x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, x.comm_hop_overhead_s, x.elementwise_factor, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
+        x.decode_kernel_overhead_s < 0 ? x.kernel_overhead_s : x.decode_kernel_overhead_s, x.step_overhead_s, x.seq_overhead_s, x.comm_hop_overhead_s, x.comm_large_bytes, x.comm_bw_large, x.elementwise_factor, p.max_num_tokens, p.kv_memory_fraction, p.ttft_factor, p.ttft_factor_log2c,
         p.ttft_factor_per_request);
   }
   return out;

@@ -50,6 +50,7 @@ double group_bw(const Hardware& hw, int n, double eff) {
 }
 
 double all_reduce(const Ctx& c, double bytes, int n, double bw) {
+  if (c.eff.comm_large_bytes > 0 && bytes >= c.eff.comm_large_bytes) bw *= c.eff.comm_bw_large / c.eff.comm_bw;
   return all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hop_s);
 }
 

@@ -168,6 +168,10 @@ CalibrationSet fit_splitwise(const std::vector<SplitwiseRow>& rows, const Splitw
     Efficiency& x = c.efficiency;
     x = Efficiency::defaults();
     x.decode_kernel_overhead_s = -1;  // no CUDA graphs: decode launches eagerly too
+    // The large-message collective term starts switched on (32 MB, 0.1 of the link) so that
+    // the search can move its two coupled values; it may fit itself away.
+    x.comm_large_bytes = 32e6;
+    x.comm_bw_large = 0.1;
     auto loss = [&] {
       double sum = 0;
       std::size_t n = 0;
@@ -194,6 +198,9 @@ CalibrationSet fit_splitwise(const std::vector<SplitwiseRow>& rows, const Splitw
         {&x.comm_hop_overhead_s, 0, 100e-6, true},
         // Unfused elementwise traffic: 1x to 40x the fused 8 x T x H x a bytes per layer.
         {&x.elementwise_factor, 1, 40, false},
+        // Collectives of at least comm_large_bytes run at comm_bw_large (0 to 256 MB).
+        {&x.comm_large_bytes, 0, 256e6, true},
+        {&x.comm_bw_large, 0.01, 1.0, false},
     };
     fit::coordinate_search(params, loss);
     set.entries.push_back(c);

@@ -35,7 +35,8 @@ struct CalibrationSet {
 // YAML: `calibrations:` list of {backend, precision, hardware (optional), fitted_rows, efficiency: {gemm,
 // gemm_m_half (optional), attention, mem_bw, comm_bw, kernel_overhead_s,
 // decode_kernel_overhead_s (optional), step_overhead_s, seq_overhead_s (optional),
-// comm_hop_overhead_s (optional), elementwise_factor (optional)}, serving:
+// comm_hop_overhead_s, comm_large_bytes, comm_bw_large, elementwise_factor (all four
+// optional)}, serving:
 // {max_num_tokens, kv_memory_fraction, ttft_factor, ttft_factor_log2c, ttft_factor_per_request
 // (optional)}}. Optional fields missing from older files take Efficiency::defaults() (or, for
 // decode_kernel_overhead_s, kernel_overhead_s). Error{bad_input} naming the field.

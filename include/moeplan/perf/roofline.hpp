@@ -34,6 +34,11 @@ struct Efficiency {
   // Software latency added to every ring step of a collective (NCCL launched eagerly, without
   // CUDA graphs, on top of the hardware's hop latency): all-reduce pays 2(n-1) of it.
   double comm_hop_overhead_s = 0;
+  // All-reduces of at least comm_large_bytes (the whole tensor) run at comm_bw_large instead of
+  // comm_bw: an empirical size step for stacks whose large collectives are slower (fitted for
+  // the splitwise-2024 entries only). 0: one bandwidth for every size.
+  double comm_large_bytes = 0;
+  double comm_bw_large = 1;
   // Multiplier on the elementwise traffic (norms, residual adds: 8 x T x H x activation bytes
   // per layer). Unfused eager stacks (separate fp32 kernels for each norm, bias, activation and
   // add, replicated over TP) move several times more.
