@@ -155,3 +155,39 @@ TEST(PerfFormulas, OverheadsByHand) {
   plain = step_cost(r, std::span<const StepSegment>(&dec, 1)).time_s;
   EXPECT_NEAR((with - plain) * 1e3, 1.61 + 1 + 0.2, 1e-9);
 }
+
+// The splitwise-2024 terms by hand, Llama-3.1-8B at TP2 in GenZ mode (no other overheads or
+// latencies), a decode step of 4 sequences: 32 layers x 2 all-reduces of 4 x 4096 x 2 B =
+// 32 KiB each, plus the LM head's logits all-gather.
+TEST(PerfFormulas, StackTermsByHand) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  Hardware hw = load_hardware("genz_h100");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.tp = 2;
+  r.efficiency = Efficiency::genz();
+  const StepSegment dec{4, 1, 100};
+  auto step = [&](const EstimateRequest& q) { return step_cost(q, std::span<const StepSegment>(&dec, 1)).time_s; };
+  const double base = step(r);
+  // comm_hop_overhead_s: each all-reduce over 2 GPUs has 2 ring steps, the all-gather 1:
+  // 64 x 2 + 1 = 129 steps x 1 us.
+  EstimateRequest o = r;
+  o.efficiency.comm_hop_overhead_s = 1e-6;
+  EXPECT_NEAR(step(o) - base, 129e-6, 1e-12);
+  // comm_large_bytes / comm_bw_large: all-reduces of >= 32 KiB at half the link: each of the
+  // 64 pays its bandwidth term (2(n-1)/n x 32768 B / (450 x 2^30 B/s)) once more.
+  o = r;
+  o.efficiency.comm_large_bytes = 32768;
+  o.efficiency.comm_bw_large = 0.5;
+  EXPECT_NEAR(step(o) - base, 64 * 32768.0 / (450.0 * 1073741824.0), 1e-12);
+  o.efficiency.comm_large_bytes = 32769;  // one byte more than the messages: no change
+  EXPECT_NEAR(step(o) - base, 0.0, 1e-15);
+  // elementwise_factor: with elementwise traffic on, 3x moves 2 x 8 x T x H x 2 B more per
+  // layer at 3400 x 2^30 B/s: 32 x 2 x 8 x 4 x 4096 x 2 / 3650722201600 = 4.596 us.
+  o = r;
+  o.efficiency.elementwise_ops = true;
+  const double with_ew = step(o);
+  o.efficiency.elementwise_factor = 3;
+  EXPECT_NEAR(step(o) - with_ew, 32 * 2 * 8 * 4 * 4096 * 2.0 / (3400.0 * 1073741824.0), 1e-12);
+}
