@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "moeplan/io/error.hpp"
+#include "moeplan/perf/calibration.hpp"
 #include "moeplan/perf/measurements.hpp"
 #include "support/support.hpp"
 
@@ -73,4 +74,48 @@ TEST(PerfValidateInputs, QuotedFieldsAndCrlf) {
 
 TEST(PerfValidateInputs, UnknownFormatIsUsage) {
   EXPECT_EQ(moeplan::testing::run_cli({"validate", "nope", "x.csv"}).exit_code, 2);
+}
+
+// Calibration files: the optional fields are checked like the others (file and field named),
+// and an entry naming a hardware is preferred for that system and skipped for others.
+TEST(PerfValidateInputs, CalibrationFields) {
+  using moeplan::perf::parse_calibration_yaml;
+  const std::string head =
+      "calibrations:\n  - backend: splitwise-2024\n    precision: bf16\n    fitted_rows: 1\n";
+  const std::string serving = "    serving: {max_num_tokens: 8192, kv_memory_fraction: 0.9, ttft_factor: 1, ttft_factor_log2c: 0}\n";
+  auto entry = [&](const std::string& extra, const std::string& eff_extra) {
+    return head + extra +
+           "    efficiency: {gemm: 0.8, attention: 0.5, mem_bw: 1, comm_bw: 0.5, kernel_overhead_s: 1e-5, "
+           "step_overhead_s: 0" + eff_extra + "}\n" + serving;
+  };
+  auto fails = [&](const std::string& text, const std::string& field) {
+    try {
+      parse_calibration_yaml(text, "cal.yaml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const moeplan::Error& e) {
+      EXPECT_EQ(e.kind(), moeplan::ErrorKind::bad_input);
+      std::string w = e.what();
+      EXPECT_NE(w.find("cal.yaml"), std::string::npos) << w;
+      EXPECT_NE(w.find(field), std::string::npos) << w;
+    }
+  };
+  fails(entry("", ", comm_large_bytes: -1"), "efficiency.comm_large_bytes");
+  fails(entry("", ", comm_bw_large: 0"), "efficiency.comm_bw_large");
+  fails(entry("", ", elementwise_factor: nope"), "efficiency.elementwise_factor");
+  fails(entry("", ", gemm_m_half: -3"), "efficiency.gemm_m_half");
+  fails(entry("    hardware: [a, b]\n", ""), "calibrations[0].hardware");
+
+  auto set = parse_calibration_yaml(entry("    hardware: h100_sxm\n", ", comm_large_bytes: 5e7, comm_bw_large: 0.2") +
+                                        "  - backend: splitwise-2024\n    precision: bf16\n    fitted_rows: 1\n"
+                                        "    efficiency: {gemm: 0.5, attention: 0.5, mem_bw: 1, comm_bw: 0.5, "
+                                        "kernel_overhead_s: 0, step_overhead_s: 0}\n" + serving,
+                                    "cal.yaml");
+  ASSERT_EQ(set.entries.size(), 2u);
+  EXPECT_DOUBLE_EQ(set.entries[0].efficiency.comm_large_bytes, 5e7);
+  EXPECT_DOUBLE_EQ(set.entries[0].efficiency.comm_bw_large, 0.2);
+  EXPECT_DOUBLE_EQ(set.entries[1].efficiency.gemm_m_half, moeplan::perf::Efficiency::defaults().gemm_m_half);
+  EXPECT_EQ(set.find("splitwise-2024", "bf16", "h100_sxm"), &set.entries[0]);
+  EXPECT_EQ(set.find("splitwise-2024", "bf16", "a100_sxm"), &set.entries[1]);  // any-hardware entry
+  EXPECT_EQ(set.find("splitwise-2024", "bf16"), &set.entries[1]);
+  EXPECT_EQ(set.find("vllm", "bf16"), nullptr);
 }
