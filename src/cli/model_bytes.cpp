@@ -18,20 +18,22 @@ void ModelBytesOptions::add_to(CLI::App* cmd) {
       ->check(CLI::IsMember({"fp8", "bf16", "fp16", "fp32"}));
 }
 
-std::optional<placement::MessageBytes> ModelBytesOptions::message_bytes() const {
+ModelBytesOptions::Resolved ModelBytesOptions::resolve() const {
   if (hidden && !model.empty()) throw Error(ErrorKind::usage, {}, "--model and --hidden-size exclude each other");
+  Resolved r;
   std::optional<std::int64_t> h = hidden;
-  if (!model.empty()) h = perf::load_model(model).hidden;
-  if (!h) return std::nullopt;
-  return placement::MessageBytes{placement::token_bytes(*h, dispatch_dtype), placement::token_bytes(*h, combine_dtype)};
-}
-
-std::optional<double> ModelBytesOptions::expert_weight_bytes() const {
-  if (model.empty()) return std::nullopt;
-  const perf::ModelSpec m = perf::load_model(model);
-  if (!m.is_moe()) return std::nullopt;
-  const double matrices = m.gated_ffn ? 3.0 : 2.0;
-  return matrices * static_cast<double>(m.hidden) * static_cast<double>(m.moe_ffn) * perf::dtype_bytes(m.weights.experts);
+  if (!model.empty()) {
+    const perf::ModelSpec m = perf::load_model(model);
+    h = m.hidden;
+    if (m.is_moe()) {
+      const double matrices = m.gated_ffn ? 3.0 : 2.0;
+      r.expert_weight = matrices * static_cast<double>(m.hidden) * static_cast<double>(m.moe_ffn) *
+                        perf::dtype_bytes(m.weights.experts);
+    }
+  }
+  if (h)
+    r.message = placement::MessageBytes{placement::token_bytes(*h, dispatch_dtype), placement::token_bytes(*h, combine_dtype)};
+  return r;
 }
 
 }  // namespace moeplan::cli

@@ -16,11 +16,16 @@ struct ModelBytesOptions {
   std::optional<std::int64_t> hidden;
   std::string dispatch_dtype = "fp8", combine_dtype = "bf16";
 
+  struct Resolved {
+    // Message bytes per token, or nullopt when neither --model nor --hidden-size was given.
+    std::optional<placement::MessageBytes> message;
+    // Bytes of one routed expert's weights (needs a MoE --model), or nullopt.
+    std::optional<double> expert_weight;
+  };
+
   void add_to(CLI::App* cmd);
-  // Message bytes per token, or nullopt when neither --model nor --hidden-size was given.
-  std::optional<placement::MessageBytes> message_bytes() const;
-  // Bytes of one routed expert's weights (needs --model), or nullopt.
-  std::optional<double> expert_weight_bytes() const;
+  // Reads the model (once) and gives both sizes.
+  Resolved resolve() const;
 };
 
 }  // namespace moeplan::cli

@@ -85,7 +85,8 @@ Placement run_algorithm(const std::string& algo, const Opts& o, const trace::Tra
 
 Scored place_one(const std::string& algo, const Opts& o, const trace::TraceSet& fit, const trace::TraceSet& eval,
                  const Cluster& c, const Homes& fit_homes, const Homes& eval_homes,
-                 const std::optional<Placement>& previous, const placement::TrafficOptions& topt) {
+                 const std::optional<Placement>& previous, const placement::TrafficOptions& topt,
+                 std::optional<double> expert_weight_bytes) {
   Scored s;
   s.algo = algo;
   const auto t0 = std::chrono::steady_clock::now();
@@ -94,7 +95,8 @@ Scored place_one(const std::string& algo, const Opts& o, const trace::TraceSet& 
   if (!o.no_replicate) s.replicas = placement::fill_spare_slots(s.placement, fit, fit_homes);
   if (previous) {
     s.migration = placement::reduce_moves(s.placement, *previous, fit, fit_homes, o.move_cost);
-    if (auto b = o.bytes.expert_weight_bytes()) s.migration->weight_bytes_moved = *b * static_cast<double>(s.migration->experts_moved);
+    if (expert_weight_bytes)
+      s.migration->weight_bytes_moved = *expert_weight_bytes * static_cast<double>(s.migration->experts_moved);
   }
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.placement.provenance["algorithm_seconds"] = s.seconds;
@@ -250,16 +252,18 @@ void register_place(CLI::App& app) {
     }
 
     placement::TrafficOptions topt;
-    topt.bytes = o->bytes.message_bytes();
+    const ModelBytesOptions::Resolved model_bytes = o->bytes.resolve();
+    topt.bytes = model_bytes.message;
     const std::vector<std::string> algos = o->algo == "all" ? kAlgos : std::vector<std::string>{o->algo};
     std::vector<Scored> rows;
     std::optional<Scored> baseline;
     for (const auto& a : algos) {
       if (!o->json && algos.size() > 1) std::fprintf(stderr, "placing: %s\n", a.c_str());
-      rows.push_back(place_one(a, *o, fit, scored, c, fit_homes, eval_homes, previous, topt));
+      rows.push_back(place_one(a, *o, fit, scored, c, fit_homes, eval_homes, previous, topt, model_bytes.expert_weight));
       if (a == "contiguous") baseline = rows.back();
     }
-    if (!baseline) baseline = place_one("contiguous", *o, fit, scored, c, fit_homes, eval_homes, std::nullopt, topt);
+    if (!baseline)
+      baseline = place_one("contiguous", *o, fit, scored, c, fit_homes, eval_homes, std::nullopt, topt, std::nullopt);
 
     if (!o->output.empty()) {
       const Placement& p = rows.front().placement;

@@ -32,7 +32,7 @@ void register_traffic(CLI::App& app) {
   cmd->add_option("-o,--output", o->out, "Also write the JSON report to this file (atomically)");
   cmd->add_option("--threads", o->threads, "Threads (default: OpenMP's default)")->check(CLI::Range(1, 1024));
   cmd->callback([o] {
-    const auto message_bytes = o->bytes.message_bytes();
+    const auto message_bytes = o->bytes.resolve().message;
 
     trace::TraceSet set = o->in.load();
     placement::Placement p = placement::read_placement(o->placement);
