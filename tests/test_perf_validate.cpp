@@ -27,21 +27,21 @@ TEST(PerfValidate, SiliconAggregated) {
   const auto& agg = j["by_subset"]["agg"];
   EXPECT_GE(agg["n"].get<int>(), 1500);
   EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 12.5);
-  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 22.7);
+  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 23.7);
   const auto& dense = j["by_subset"]["agg|dense"];
-  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 7.0);
-  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 12.7);
+  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 6.6);
+  EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 12.5);
   EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 24.0);
-  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 45.6);
+  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 45.3);
   // Groups keyed model|system|backend|mode, each with n and per-metric errors.
   const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
   EXPECT_EQ(g["n"], 60);
-  EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
-  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 24.0);
+  EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 6.8);
+  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 21.2);
   // Graph-captured decode + per-sequence host overhead (docs/validation.md): SGLang MoE groups.
-  // Kimi-K2.5 vLLM went from 14.9% to 23.4% when the GEMM ramp was refitted (docs/validation.md).
-  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.6);
-  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 49.0);
+  // Kimi-K2.5 vLLM went from 14.9% to 20.7% when the GEMM ramp was refitted (docs/validation.md).
+  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
+  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 49.5);
 }
 
 TEST(PerfValidate, Splitwise) {
@@ -62,12 +62,12 @@ TEST(PerfValidate, SplitwiseStackEntryHeldOut) {
   auto r = moeplan::testing::run_cli({"validate", "splitwise", path, "--backend", "splitwise-2024", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.7);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 11.2);
   EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 2.3);
   const auto& bloom = j["by_subset"]["bloom-176b"];  // held out
   EXPECT_EQ(bloom["n"], 57);
-  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 10.7);
-  EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 4.0);
+  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 11.2);
+  EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 4.4);
   // Every group without a power cap meets the 10% target but BLOOM's A100 token time (held
   // out, +14%); the power-capped rows' prefill is 12-27% too fast (the cap is not modelled).
   for (const auto& [g, v] : j["by_group"].items()) {
