@@ -159,7 +159,9 @@ CalibrationSet fit_splitwise(const std::vector<SplitwiseRow>& rows, const Splitw
   if (train.empty()) throw_usage("no splitwise row matches the training models / hardware");
   CalibrationSet set;
   SplitwisePricer pricer;
-  for (const auto& [sys, fit_rows] : train) {
+  for (const auto& entry : train) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& sys = entry.first;
+    const std::vector<const SplitwiseRow*>& fit_rows = entry.second;
     Calibration c;
     c.backend = o.backend;
     c.precision = "bf16";  // fp16 runs at the bf16 peak

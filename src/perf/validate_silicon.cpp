@@ -238,7 +238,9 @@ CalibrationSet fit_silicon_dense(const std::vector<SiliconRow>& rows) {
     by_key[{r.backend, f.pr.calib_precision}].push_back(std::move(f));
   }
   CalibrationSet set;
-  for (auto& [key, fit_rows] : by_key) {
+  for (auto& entry : by_key) {  // not a structured binding: clang 14 cannot capture one
+    const auto& key = entry.first;
+    auto& fit_rows = entry.second;
     Calibration c;
     c.backend = key.first;
     c.precision = key.second;
