@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "moeplan/io/error.hpp"
 
@@ -17,7 +18,11 @@ constexpr std::size_t kChunkIds = std::size_t{1} << 24;
 template <class T, class S>
 void append_chunked(std::vector<std::vector<T>>& chunks, const S* src, std::size_t n) {
   while (n > 0) {
-    if (chunks.empty() || chunks.back().size() == kChunkIds) chunks.emplace_back();
+    if (chunks.empty() || chunks.back().size() == kChunkIds) {
+      // Reserved whole so that it never reallocates; its pages are touched only as it fills.
+      chunks.emplace_back();
+      chunks.back().reserve(kChunkIds);
+    }
     std::vector<T>& c = chunks.back();
     const std::size_t take = std::min(n, kChunkIds - c.size());
     const std::size_t at = c.size();
@@ -32,6 +37,14 @@ void append_chunked(std::vector<std::vector<T>>& chunks, const S* src, std::size
 // touched only as they are filled, so memory never holds both whole copies.
 template <class T, class S>
 std::vector<T> drain(std::vector<std::vector<S>>& chunks, std::uint64_t total) {
+  if constexpr (std::is_same_v<T, S>) {
+    if (chunks.size() == 1) {  // the whole routing fits one chunk: hand it over, no copy
+      std::vector<T> out = std::move(chunks[0]);
+      chunks.clear();
+      return out;  // its unused capacity was never touched, so it holds no memory
+
+    }
+  }
   std::vector<T> out;
   out.reserve(static_cast<std::size_t>(total));
   for (auto& c : chunks) {

@@ -3,13 +3,17 @@
 // reported by number and memory stays bounded by the longest line); written by write_jsonl.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
+
+#include <omp.h>
 
 #include "moeplan/io/error.hpp"
 #include "moeplan/trace/import.hpp"
@@ -22,39 +26,32 @@ namespace od = simdjson::ondemand;
 
 constexpr int kVersion = 1;
 
-class JsonlReader {
+// Parses single lines against a known header; one per thread (its simdjson parser and
+// scratch are not shared). The header line itself is parsed by the first one.
+class LineParser {
  public:
-  JsonlReader(std::string path, std::string domain, JsonlStream::Sink sink)
-      : path_(std::move(path)), domain_(std::move(domain)), sink_(std::move(sink)) {}
+  LineParser(const std::string& path, const std::string& domain) : path_(path), domain_(domain) {}
 
-  // One line, without its '\n', in file order.
-  void line(std::string_view line) {
-    ++line_no_;
-    line_ = line_no_;
-    if (line_no_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank
+  // The header line (`line_no` counts from 1); blank lines are the caller's business.
+  ModelInfo header(std::string_view line, std::size_t line_no) {
+    line_ = line_no;
     od::document doc = load(line);
-    if (!have_header_) {
-      read_header(doc);
-      have_header_ = true;
-      sink_.header(model_);
-    } else {
-      read_request(doc);
-    }
-    // On-Demand stops after the object; anything still in bounds is trailing content.
-    if (!doc.current_location().error()) fail("", "unexpected text after the JSON object");
+    read_header(doc);
+    finish_line(doc);
+    return model_;
   }
-
-  void finish() {
-    if (!have_header_) {
-      line_ = 0;
-      fail("", "no header line (the file holds only blank lines)");
-    }
-    // A header alone describes no traffic; say so here, where the file can still be named.
-    if (requests_ == 0) {
-      line_ = 0;
-      fail("", "no requests after the header line");
-    }
+  void set_model(const ModelInfo& m) {
+    model_ = m;
+    seen_stamp_.assign(static_cast<std::size_t>(m.num_experts), 0);
+  }
+  // A request line; nullopt when the line is blank.
+  std::optional<RequestRouting> request(std::string_view line, std::size_t line_no) {
+    line_ = line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return std::nullopt;
+    od::document doc = load(line);
+    RequestRouting r = read_request(doc);
+    finish_line(doc);
+    return r;
   }
 
  private:
@@ -258,7 +255,12 @@ class JsonlReader {
     });
   }
 
-  void read_request(od::document& doc) {
+  // On-Demand stops after the object; anything still in bounds is trailing content.
+  void finish_line(od::document& doc) const {
+    if (!doc.current_location().error()) fail("", "unexpected text after the JSON object");
+  }
+
+  RequestRouting read_request(od::document& doc) {
     RequestRouting r;
     r.domain = domain_;
     r.source = path_;
@@ -292,26 +294,112 @@ class JsonlReader {
     if (weight_tokens && *weight_tokens != tokens)
       fail("weights", "has " + std::to_string(*weight_tokens) + " tokens, prefill + decode have " +
                           std::to_string(tokens));
-    auto [it, inserted] = id_lines_.emplace(r.id, line_);
-    if (!inserted)
-      fail("id", "duplicate request id \"" + r.id + "\" (first on line " + std::to_string(it->second) + ")");
-    ++requests_;
-    sink_.request(std::move(r));
+    return r;
+  }
+
+  std::string path_;
+  std::string domain_;
+  ModelInfo model_;
+  od::parser parser_;
+  std::string buf_;
+  std::size_t line_ = 0;  // the line being read
+  std::vector<std::uint32_t> seen_stamp_;  // per expert: the stamp of the list it was last seen in
+  std::uint32_t stamp_ = 0;
+};
+
+// The file-level reader: line numbers, the header, then request lines in batches parsed in
+// parallel and handed to the sink in file order (the duplicate-id check runs in that order
+// too, so results and the error reported do not depend on the thread count).
+class JsonlReader {
+ public:
+  JsonlReader(std::string path, std::string domain, JsonlStream::Sink sink)
+      : path_(std::move(path)), domain_(std::move(domain)), sink_(std::move(sink)) {
+    parsers_.emplace_back(path_, domain_);
+  }
+
+  // One line, without its '\n', in file order.
+  void line(std::string_view line) {
+    ++line_no_;
+    if (line_no_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    if (have_header_) {
+      if (batch_lines_.empty()) batch_first_line_ = line_no_;
+      batch_lines_.emplace_back(batch_text_.size(), line.size());
+      batch_text_.append(line);
+      if (batch_text_.size() >= kBatchBytes || batch_lines_.size() >= kBatchLines) flush();
+      return;
+    }
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank
+    const ModelInfo model = parsers_[0].header(line, line_no_);
+    have_header_ = true;
+    parsers_.clear();
+    const int threads = std::max(1, omp_get_max_threads());
+    for (int t = 0; t < threads; ++t) {
+      parsers_.emplace_back(path_, domain_);
+      parsers_.back().set_model(model);
+    }
+    sink_.header(model);
+  }
+
+  void finish() {
+    flush();
+    if (!have_header_) fail(0, "", "no header line (the file holds only blank lines)");
+    // A header alone describes no traffic; say so here, where the file can still be named.
+    if (requests_ == 0) fail(0, "", "no requests after the header line");
+  }
+
+ private:
+  // A batch is a few dozen ordinary requests, or a few very long ones (a 1000-token request
+  // of DeepSeek-V3 shape is a ~1.7 MB line): enough lines for every thread, bounded memory.
+  static constexpr std::size_t kBatchBytes = std::size_t{16} << 20;
+  static constexpr std::size_t kBatchLines = 256;
+
+  [[noreturn]] void fail(std::size_t line, const std::string& field, const std::string& message) const {
+    throw_bad_input(path_, line ? "line " + std::to_string(line) : std::string(), field, message);
+  }
+
+  void flush() {
+    const std::size_t n = batch_lines_.size();
+    if (n == 0) return;
+    std::vector<std::optional<RequestRouting>> parsed(n);
+    std::vector<std::exception_ptr> errors(n);
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+    for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
+      const auto u = static_cast<std::size_t>(i);
+      const auto [offset, size] = batch_lines_[u];
+      try {
+        parsed[u] = parsers_[static_cast<std::size_t>(omp_get_thread_num())].request(
+            std::string_view(batch_text_).substr(offset, size), batch_first_line_ + u);
+      } catch (...) {
+        errors[u] = std::current_exception();
+      }
+    }
+    batch_lines_.clear();
+    batch_text_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (errors[i]) std::rethrow_exception(errors[i]);
+      if (!parsed[i]) continue;
+      RequestRouting& r = *parsed[i];
+      const std::size_t line = batch_first_line_ + i;
+      auto [it, inserted] = id_lines_.emplace(r.id, line);
+      if (!inserted)
+        fail(line, "id", "duplicate request id \"" + r.id + "\" (first on line " + std::to_string(it->second) + ")");
+      ++requests_;
+      sink_.request(std::move(r));
+      parsed[i].reset();  // hand over, then free: the batch holds at most its own requests
+    }
   }
 
   std::string path_;
   std::string domain_;
   JsonlStream::Sink sink_;
-  ModelInfo model_;
+  std::vector<LineParser> parsers_;  // one per thread once the header is known
   bool have_header_ = false;
   std::size_t line_no_ = 0;
   std::size_t requests_ = 0;
-  od::parser parser_;
-  std::string buf_;
-  std::size_t line_ = 0;  // the line being read; 0 in end-of-file messages
   std::unordered_map<std::string, std::size_t> id_lines_;
-  std::vector<std::uint32_t> seen_stamp_;  // per expert: the stamp of the list it was last seen in
-  std::uint32_t stamp_ = 0;
+  std::string batch_text_;  // request lines waiting to be parsed, back to back
+  std::vector<std::pair<std::size_t, std::size_t>> batch_lines_;  // (offset, size) in batch_text_
+  std::size_t batch_first_line_ = 0;
 };
 
 // ---- Writing.
