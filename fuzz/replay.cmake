@@ -4,8 +4,11 @@
 #
 # The seed corpus of fuzz_<format> is tests/bad-inputs/<format> and tests/data, plus the
 # folders listed below for targets that need more (a round trip needs valid inputs, the .moet
-# reader the real sample stores). The same folders are good starting corpora for libFuzzer.
+# reader the real sample stores, the perf-input readers valid files to predict with). The same
+# folders are good starting corpora for libFuzzer.
 set(MOEPLAN_REPLAY_EXTRA_moet ${PROJECT_SOURCE_DIR}/data/samples)
+set(MOEPLAN_REPLAY_EXTRA_system_yaml ${PROJECT_SOURCE_DIR}/examples/hardware)
+set(MOEPLAN_REPLAY_EXTRA_calibration ${PROJECT_SOURCE_DIR}/data/calibration)
 set(MOEPLAN_REPLAY_EXTRA_roundtrip
     ${PROJECT_SOURCE_DIR}/tests/bad-inputs/jsonl ${PROJECT_SOURCE_DIR}/tests/bad-inputs/paper_c_json
     ${PROJECT_SOURCE_DIR}/tests/bad-inputs/moe_beyond_csv ${PROJECT_SOURCE_DIR}/tests/bad-inputs/npy

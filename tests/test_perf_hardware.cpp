@@ -67,6 +67,33 @@ TEST(PerfHardware, BadYamlNamesTheKey) {
   expect_bad("gpu: {mem_capacity: 1, bfloat16_tc_flops: 1}\nnode: {num_gpus_per_node: 8, intra_node_bw: 1, inter_node_bw: 1}\n", "gpu.mem_bw");
   expect_bad("gpu: {mem_bw: fast, mem_capacity: 1, bfloat16_tc_flops: 1}\nnode: {}\n", "gpu.mem_bw");
   expect_bad("gpu: {mem_bw: 1, mem_capacity: 1, bfloat16_tc_flops: 1}\n", "node");
-  expect_bad("gpu: {mem_bw: 1, mem_capacity: 1, bfloat16_tc_flops: 1}\nnode: {num_gpus_per_node: 2.5, intra_node_bw: 1, inter_node_bw: 1}\n", "node.num_gpus_per_node");
+  const std::string gpu = "gpu: {mem_bw: 3.35e12, mem_capacity: 8.6e10, bfloat16_tc_flops: 9.89e14}\n";
+  expect_bad(gpu + "node: {num_gpus_per_node: 2.5, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\n", "node.num_gpus_per_node");
+  // Unit slips: a bandwidth in GB/s, a capacity in GiB, a peak in TFLOPS.
+  expect_bad("gpu: {mem_bw: 3350, mem_capacity: 8.6e10, bfloat16_tc_flops: 9.89e14}\nnode: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\n", "gpu.mem_bw");
+  expect_bad("gpu: {mem_bw: 3.35e12, mem_capacity: 80, bfloat16_tc_flops: 9.89e14}\nnode: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\n", "gpu.mem_capacity");
+  expect_bad("gpu: {mem_bw: 3.35e12, mem_capacity: 8.6e10, bfloat16_tc_flops: 9.89e14, fp8_tc_flops: 1979}\nnode: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\n", "gpu.fp8_tc_flops");
+  expect_bad(gpu + "node: {num_gpus_per_node: 8, intra_node_bw: 0, inter_node_bw: 5e10}\n", "node.intra_node_bw");
+  expect_bad(gpu + "node: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\nmisc: {nccl_mem: {2: -1}}\n", "misc.nccl_mem.2");
+  expect_bad(gpu + "node: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\nmisc: [1]\n", "misc");
+  // 0 for an optional peak means "not supported": the format falls back to bf16.
+  std::string ok = dir.file("ok.yaml");
+  moeplan::testing::write_text(ok, "gpu: {mem_bw: 3.35e12, mem_capacity: 8.6e10, bfloat16_tc_flops: 9.89e14, fp8_tc_flops: 0}\n"
+                                  "node: {num_gpus_per_node: 8, intra_node_bw: 4.5e11, inter_node_bw: 5e10}\n");
+  EXPECT_DOUBLE_EQ(load_hardware_file(ok).flops_per_s(DType::fp8), 9.89e14);
   EXPECT_THROW(load_hardware("no_such_gpu"), moeplan::Error);
+}
+
+// The documented example (examples/hardware/, docs/formats.md) loads with its numbers in SI
+// units, named by its file stem.
+TEST(PerfHardware, ExampleSystemFileLoads) {
+  Hardware h = load_hardware((moeplan::testing::source_dir() / "examples/hardware/h100-sxm-4gpu-nodes.yaml").string());
+  EXPECT_EQ(h.name, "h100-sxm-4gpu-nodes");
+  EXPECT_EQ(h.gpus_per_node, 4);
+  EXPECT_DOUBLE_EQ(h.mem_bw_bytes_per_s, 3.35e12);
+  EXPECT_DOUBLE_EQ(h.inter_node_bw_bytes_per_s, 12.5e9);  // 400 Gb/s = 50 GB/s per node, over 4 GPUs
+  EXPECT_DOUBLE_EQ(h.fp8_flops_per_s, 1978e12);
+  EXPECT_DOUBLE_EQ(h.nccl_mem_for(4), 411041792.0);
+  EXPECT_DOUBLE_EQ(h.nccl_mem_for(8), 411041792.0);  // the largest listed group at or below 8
+  EXPECT_DOUBLE_EQ(h.collective_start_latency_s, 1e-5);
 }

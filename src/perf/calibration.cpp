@@ -66,6 +66,9 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
     } catch (const YAML::Exception&) {
       throw_bad_input(file, "", at, "backend and precision must be strings");
     }
+    if (c.backend.empty() || c.precision.empty()) throw_bad_input(file, "", at, "backend and precision must not be empty");
+    if (c.precision != "bf16" && c.precision != "fp8")
+      throw_bad_input(file, "", at + ".precision", "\"" + c.precision + "\" is not bf16 or fp8 (4-bit weights use the bf16 entry)");
     if (e["hardware"]) {
       try {
         c.hardware = e["hardware"].as<std::string>();
@@ -73,10 +76,16 @@ CalibrationSet parse_calibration_yaml(const std::string& text, const std::string
         throw_bad_input(file, "", at + ".hardware", "must be a string");
       }
     }
+    // A second entry for the same key would never be found: refuse it rather than ignore it.
+    for (const Calibration& prev : set.entries)
+      if (prev.backend == c.backend && prev.precision == c.precision && prev.hardware == c.hardware)
+        throw_bad_input(file, "", at, fmt::format("duplicate entry for backend {} precision {}{}", c.backend, c.precision,
+                                                  c.hardware.empty() ? "" : " hardware " + c.hardware));
     c.fitted_rows = static_cast<int>(num(e["fitted_rows"], file, at + ".fitted_rows", 0, 1e9));
     const YAML::Node& f = e["efficiency"];
     const YAML::Node& s = e["serving"];
-    if (!f.IsMap() || !s.IsMap()) throw_bad_input(file, "", at, "needs efficiency and serving maps");
+    // A missing key gives an invalid node, on which yaml-cpp's IsMap() throws: test it first.
+    if (!f || !s || !f.IsMap() || !s.IsMap()) throw_bad_input(file, "", at, "needs efficiency and serving maps");
     Efficiency& x = c.efficiency;
     x = Efficiency::defaults();
     x.gemm = num(f["gemm"], file, at + ".efficiency.gemm", 0.01, 1);
