@@ -12,6 +12,7 @@
 #include "moeplan/perf/calibration.hpp"
 #include "moeplan/perf/estimate.hpp"
 #include "moeplan/perf/serving.hpp"
+#include "moeplan/perf/speculative.hpp"
 #include "moeplan/perf/zoo.hpp"
 
 namespace moeplan::cli {
@@ -34,11 +35,12 @@ nlohmann::json step_json(const perf::StepCost& s) {
 
 void register_estimate(CLI::App& app) {
   struct Opts {
-    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration;
+    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration, draft_model;
     perf::Parallel par;
+    perf::Speculation spec;
     perf::Workload wl;
     std::int64_t concurrency = 0;
-    bool json = false;
+    bool json = false, a2a_dedup = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("estimate", "Analytic latency, throughput and memory of one deployment");
@@ -48,6 +50,17 @@ void register_estimate(CLI::App& app) {
   cmd->add_option("--pp", o->par.pp, "Pipeline stages")->check(CLI::Range(1, 4096));
   cmd->add_option("--ep", o->par.ep, "Expert parallelism (divides tp x dp)")->check(CLI::Range(1, 65536));
   cmd->add_option("--dp", o->par.dp, "Attention data parallelism")->check(CLI::Range(1, 4096));
+  cmd->add_option("--microbatches", o->par.microbatches, "Micro-batches in flight through the --pp stages (static --batch only)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--spec-tokens", o->spec.draft_tokens,
+                  "Speculative decoding: tokens drafted per iteration (by --draft-model, else the model's own MTP modules)")
+      ->check(CLI::Range(0, 64));
+  cmd->add_option("--spec-acceptance", o->spec.acceptance,
+                  "Probability that a drafted token is accepted given the earlier ones were (default 0.7)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--a2a-dedup", o->a2a_dedup,
+                "Expert-parallel all-to-all sends each token once per remote node (DeepEP-style) instead of once per remote expert");
+  cmd->add_option("--draft-model", o->draft_model, "Draft model for --spec-tokens (zoo name, HF id or config.json)");
   auto* batch = cmd->add_option("--batch", o->wl.batch, "Sequences in one static batch (prefill together, then decode)")
                     ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--concurrency", o->concurrency,
@@ -69,6 +82,12 @@ void register_estimate(CLI::App& app) {
   cmd->callback([o] {
     perf::ModelSpec model = perf::load_model(o->model);
     perf::Hardware hw = perf::load_hardware(o->hardware);
+    perf::ModelSpec draft;
+    if (!o->draft_model.empty()) {
+      if (o->spec.draft_tokens == 0) throw_usage("--draft-model needs --spec-tokens N");
+      draft = perf::load_model(o->draft_model);
+      o->spec.draft_model = &draft;
+    }
     perf::Precision prec;
     // 8-bit weights run W8A8; 4-bit weights keep 16-bit activations unless told otherwise.
     if (!o->dtype.empty()) prec = perf::apply_weight_dtype(model, dtype_option(o->dtype, "--dtype"));
@@ -80,6 +99,7 @@ void register_estimate(CLI::App& app) {
     r.parallel = o->par;
     r.workload = o->wl;
     r.precision = prec;
+    r.speculation = o->spec;
     r.efficiency = o->efficiency == "genz" ? perf::Efficiency::genz() : perf::Efficiency::defaults();
     perf::ServingParams serving_params;
     std::string eff_label = o->efficiency;
@@ -94,6 +114,7 @@ void register_estimate(CLI::App& app) {
       serving_params = c->serving;
       eff_label = fmt::format("{} {} calibration", c->backend, c->precision);
     }
+    r.efficiency.a2a_node_dedup = o->a2a_dedup;
     perf::Estimate e;
     perf::ServingEstimate se;
     const bool serving = o->concurrency > 0;
@@ -131,6 +152,13 @@ void register_estimate(CLI::App& app) {
           {"throughput_tokens_per_s", e.throughput_tokens_per_s},
           {"throughput_tokens_per_s_per_gpu", e.throughput_tokens_per_s_per_gpu},
           {"decode_context_tokens", e.decode_context},
+          {"speculation", r.speculation.enabled()
+                              ? nlohmann::json{{"draft_tokens", r.speculation.draft_tokens},
+                                               {"acceptance", r.speculation.acceptance},
+                                               {"draft", o->draft_model.empty() ? "mtp" : draft.name},
+                                               {"tokens_per_iteration", perf::tokens_per_iteration(r.speculation.draft_tokens, r.speculation.acceptance)}}
+                              : nlohmann::json(nullptr)},
+          {"microbatches", r.parallel.microbatches},
           {"memory",
            {{"weights_bytes_per_gpu", m.weights_bytes_per_gpu},
             {"kv_cache_bytes_per_gpu", m.kv_cache_bytes_per_gpu},
@@ -157,6 +185,15 @@ void register_estimate(CLI::App& app) {
                              e.tpot_s * 1e3, e.decode_context, e.e2e_s);
     std::cout << fmt::format("  throughput {:.1f} tokens/s ({:.1f} per GPU)\n", e.throughput_tokens_per_s,
                              e.throughput_tokens_per_s_per_gpu);
+    if (r.speculation.enabled())
+      std::cout << fmt::format("  speculative: {} drafted by {}, acceptance {:.2f}: {:.3f} tokens per iteration; "
+                               "the decode step below is one iteration (drafts + verification)\n",
+                               r.speculation.draft_tokens, o->draft_model.empty() ? "MTP" : draft.name,
+                               r.speculation.acceptance,
+                               perf::tokens_per_iteration(r.speculation.draft_tokens, r.speculation.acceptance));
+    if (r.parallel.microbatches > 1)
+      std::cout << fmt::format("  pipeline: {} micro-batches of {} over {} stages\n", r.parallel.microbatches,
+                               r.workload.batch / r.parallel.microbatches, r.parallel.pp);
     if (serving)
       std::cout << fmt::format("  serving: {:.0f} running (KV room for {:.0f}), decode step {:.3f} ms, with its prefill share "
                                "{:.3f} ms, own prefill {:.3f} ms, queue {:.3f} ms\n",

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "moeplan/io/error.hpp"
+#include "moeplan/perf/speculative.hpp"
 
 namespace moeplan::perf {
 
@@ -19,6 +22,10 @@ std::string parallel_problem(const ModelSpec& m, const Parallel& p, const Worklo
     return fmt::format("ep {} does not divide the {} experts of {}", p.ep, m.experts, m.name);
   if (w.batch < 1 || w.input_len < 1 || w.output_len < 1) return "batch, input length and output length must be >= 1";
   if (w.batch % p.dp != 0) return fmt::format("dp {} does not divide the batch {}", p.dp, w.batch);
+  if (p.microbatches < 1) return "microbatches must be >= 1";
+  if (p.microbatches > 1 && p.pp == 1) return fmt::format("{} micro-batches need pipeline stages (pp > 1)", p.microbatches);
+  if (w.batch % (static_cast<std::int64_t>(p.dp) * p.microbatches) != 0)
+    return fmt::format("dp {} x {} micro-batches does not divide the batch {}", p.dp, p.microbatches, w.batch);
   return {};
 }
 
@@ -51,26 +58,61 @@ Precision apply_weight_dtype(ModelSpec& m, DType w) {
   return prec;
 }
 
+namespace {
+
+StepCost scaled(StepCost c, double f) {
+  c.time_s *= f;
+  c.flops *= f;
+  c.bytes *= f;
+  for (double& p : c.part_s) p *= f;
+  return c;
+}
+
+}  // namespace
+
 bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   const Workload& w = r.workload;
   why = parallel_problem(*r.model, r.parallel, w);
+  if (why.empty() && r.speculation.enabled()) {
+    why = speculation_problem(r);
+    if (!why.empty()) why = "speculative decoding: " + why;
+  }
   if (!why.empty()) return false;
   e = Estimate{};
   e.gpus = r.parallel.gpus();
   e.memory = memory_use(r);
+  if (r.speculation.enabled()) {
+    const MemoryUse d = draft_memory(r);
+    e.memory.weights_bytes_per_gpu += d.weights_bytes_per_gpu;
+    e.memory.kv_cache_bytes_per_gpu += d.kv_cache_bytes_per_gpu;
+    e.memory.total_bytes_per_gpu += d.weights_bytes_per_gpu + d.kv_cache_bytes_per_gpu;
+  }
   if (!e.memory.fits()) {
     why = fit_problem(e.memory, r);
     return false;
   }
-  e.prefill = step_cost(r, w.batch, w.input_len, 0);
+  // Pipeline of m micro-batches (batch / m sequences each) over pp stages: a stage slot is
+  // 1/pp of a micro-batch's step. Prefill fills and drains the pipe (m + pp - 1 slots); in
+  // decode each micro-batch gets its next token every max(m, pp) slots. m = 1 gives the plain
+  // step: pp slots.
+  const double pp = r.parallel.pp, m = r.parallel.microbatches;
+  const std::int64_t mb = w.batch / r.parallel.microbatches;
+  e.prefill = scaled(step_cost(r, mb, w.input_len, 0), (m + pp - 1) / pp);
   // Decode: GenZ prices the step producing the last token (context input + output); by
   // default the step at the mean context, so that TPOT x steps is the decode time.
   std::int64_t ctx = r.efficiency.decode_at_final_context ? w.input_len + w.output_len
                                                           : w.input_len + w.output_len / 2;
   e.decode_context = static_cast<double>(ctx);
-  e.decode = step_cost(r, w.batch, 1, ctx - 1);
+  const double slots = std::max(m, pp) / pp;
+  if (r.speculation.enabled()) {
+    const SpecIteration it = speculative_iteration(r, static_cast<double>(mb), static_cast<double>(ctx - 1));
+    e.decode = scaled(it.combined(), slots);
+    e.tokens_per_step = it.tokens_per_seq;
+  } else {
+    e.decode = scaled(step_cost(r, mb, 1, ctx - 1), slots);
+  }
   e.ttft_s = e.prefill.time_s;
-  e.tpot_s = e.decode.time_s;
+  e.tpot_s = e.decode.time_s / e.tokens_per_step;
   e.e2e_s = e.ttft_s + static_cast<double>(w.output_len - 1) * e.tpot_s;
   // Replicas: dp ranks already share one batch, so the layout serves `batch` sequences.
   e.throughput_tokens_per_s = static_cast<double>(w.batch * w.output_len) / e.e2e_s;
@@ -80,6 +122,7 @@ bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
 
 Estimate estimate(const EstimateRequest& r) {
   check_parallel(*r.model, r.parallel, r.workload);
+  if (std::string why = speculation_problem(r); !why.empty()) throw_usage("speculative decoding: " + why);
   Estimate e;
   std::string why;
   if (!try_estimate(r, e, why)) throw Error(ErrorKind::infeasible, {}, why);

@@ -78,6 +78,29 @@ double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s
   return all_gather_s(bytes, n, bw, start_s, hop_s);
 }
 
+AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, double k, int n, int per_node, bool node_dedup) {
+  AllToAllBytes b;
+  if (n <= 1 || tokens <= 0) return b;
+  const double g = std::min(per_node, n);
+  const double copies = tokens * k * token_bytes;  // one per (token, expert)
+  b.intra = copies * (g - 1) / n;
+  if (n <= per_node) return b;
+  const double remote = copies * (n - g) / n;
+  if (!node_dedup) {
+    b.inter = remote;
+    return b;
+  }
+  const double nodes = static_cast<double>(n) / g;
+  b.inter = tokens * token_bytes * (nodes - 1) * (1 - std::pow(1 - 1 / nodes, k));
+  b.intra += remote * (g - 1) / g;  // forwarded from the receiving GPU to the experts' GPUs
+  return b;
+}
+
+double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double inter_bw, double start_s, double hop_s) {
+  if (n <= 1) return 0;
+  return start_s + (n - 1.0) * hop_s + std::max(b.intra / intra_bw, b.inter > 0 ? b.inter / inter_bw : 0.0);
+}
+
 double expected_distinct_experts(double e, double k, double tokens) {
   if (e <= 0 || tokens <= 0) return 0;
   if (k >= e) return e;

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include "moeplan/io/error.hpp"
+#include "moeplan/perf/speculative.hpp"
 
 namespace moeplan::perf {
 
@@ -29,7 +31,29 @@ MemoryUse one_request_memory(const EstimateRequest& r, std::int64_t context_toke
   one.workload.batch = r.parallel.dp;
   one.workload.input_len = std::max<std::int64_t>(1, context_tokens - 1);
   one.workload.output_len = 1;
-  return memory_use(one);
+  MemoryUse m = memory_use(one);
+  if (r.speculation.enabled()) {
+    const MemoryUse d = draft_memory(one);
+    m.weights_bytes_per_gpu += d.weights_bytes_per_gpu;
+    m.kv_cache_bytes_per_gpu += d.kv_cache_bytes_per_gpu;
+    m.total_bytes_per_gpu += d.weights_bytes_per_gpu + d.kv_cache_bytes_per_gpu;
+  }
+  return m;
+}
+
+// The decode work of `seqs` sequences at `past` plus `others` in one step: a plain step, or
+// with speculation one iteration (drafts + verification), which yields `tokens` per sequence.
+StepCost decode_work(const EstimateRequest& r, double seqs, double past, std::span<const StepSegment> others,
+                     double& tokens) {
+  if (!r.speculation.enabled()) {
+    std::vector<StepSegment> segs{StepSegment{seqs, 1, past}};
+    segs.insert(segs.end(), others.begin(), others.end());
+    tokens = 1;
+    return step_cost(r, segs);
+  }
+  const SpecIteration it = speculative_iteration(r, seqs, past, others);
+  tokens = it.tokens_per_seq;
+  return it.combined();
 }
 
 double capacity_from(const MemoryUse& m, double dp, double kv_memory_fraction) {
@@ -55,6 +79,9 @@ ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload
   Workload wl{std::max<std::int64_t>(w.concurrency, r.parallel.dp), w.input_len, w.output_len};
   wl.batch -= wl.batch % r.parallel.dp;  // check_parallel wants dp | batch
   check_parallel(*r.model, r.parallel, wl);
+  if (r.parallel.microbatches > 1)
+    throw_usage("pipeline micro-batches are modelled for static batches only (estimate --batch)");
+  if (std::string why = speculation_problem(r); !why.empty()) throw_usage("speculative decoding: " + why);
   ServingEstimate e;
   e.gpus = r.parallel.gpus();
   const double C = static_cast<double>(w.concurrency);
@@ -70,23 +97,24 @@ ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload
   const double b = e.running;
   // Decode sequences sit on average at the middle of their output.
   const double past = isl + std::floor(osl / 2) - 1;
-  const StepSegment dec{b, 1, past};
-  const StepCost dec_cost = step_cost(r, std::span<const StepSegment>(&dec, 1));
+  double tau = 1;  // tokens per sequence and step (speculation: per iteration)
+  const StepCost dec_cost = decode_work(r, b, past, {}, tau);
   e.decode_step_s = dec_cost.time_s;
-  // Steady state: every step starts b / osl new requests on average, so each step also
-  // prefills b x isl / osl prompt tokens (chunked prefill mixes them into the decode batch).
-  const std::array<StepSegment, 2> mixed{dec, StepSegment{b / osl, isl, 0}};
-  e.decode = w.output_len > 1 ? step_cost(r, mixed) : dec_cost;
+  // Steady state: every step starts b x tau / osl new requests on average, so each step also
+  // prefills b x tau x isl / osl prompt tokens (chunked prefill mixes them into the decode batch).
+  const StepSegment share{b * tau / osl, isl, 0};
+  e.decode = w.output_len > 1 ? decode_work(r, b, past, std::span<const StepSegment>(&share, 1), tau) : dec_cost;
   e.mixed_step_s = e.decode.time_s;
   // One request's prefill: its chunks ride in steps with the running decode batch (one
   // prompt per attention-DP rank, the way the scheduler spreads them).
   const double dp = r.parallel.dp;
   const double budget = std::max(1.0, p.max_num_tokens - b / dp);
   const double chunks = std::ceil(isl / budget);
-  const std::array<StepSegment, 2> own{StepSegment{std::max(0.0, b - dp), 1, past}, StepSegment{dp, isl, 0}};
-  e.prefill = step_cost(r, own);
+  const StepSegment own{dp, isl, 0};
+  double own_tau = 1;
+  e.prefill = decode_work(r, std::max(0.0, b - dp), past, std::span<const StepSegment>(&own, 1), own_tau);
   e.prefill_service_s = e.prefill.time_s + (chunks - 1) * e.decode_step_s;
-  e.tpot_s = e.mixed_step_s;
+  e.tpot_s = e.mixed_step_s / tau;
   const double own_ttft = e.prefill_service_s * ttft_factor(p, C);
   // Closed loop with only `running` slots: the other clients wait a whole request time per
   // round in proportion (Little's law: C / (wait + L) = b / L).
@@ -114,12 +142,12 @@ ServingEstimate serve_disaggregated(const DisaggLayout& d, const ServingWorkload
                             d.decode.model->name, d.decode.hardware->name, w.input_len, w.output_len));
   e.running = std::min(C, e.kv_capacity);
   const double b = std::min(per_worker, e.running / d.decode_workers);
-  const StepSegment dec{std::max(b, static_cast<double>(d.decode.parallel.dp)), 1, isl + std::floor(osl / 2) - 1};
   e.memory = with_running(one_dec, b, d.decode.parallel.dp);
-  e.decode = step_cost(d.decode, std::span<const StepSegment>(&dec, 1));
+  double tau = 1;
+  e.decode = decode_work(d.decode, std::max(b, static_cast<double>(d.decode.parallel.dp)), isl + std::floor(osl / 2) - 1, {}, tau);
   e.decode_step_s = e.decode.time_s;
   e.mixed_step_s = e.decode_step_s;
-  e.tpot_s = e.decode_step_s;
+  e.tpot_s = e.decode_step_s / tau;
   // Prefill pool: batches of prefill_batch prompts (at least one per attention-DP rank).
   const double pb = std::max<double>(static_cast<double>(d.prefill_batch), d.prefill.parallel.dp);
   const StepSegment pre{pb, isl, 0};

@@ -55,7 +55,9 @@ double all_reduce(const Ctx& c, double bytes, int n, double bw) {
 }
 
 // Attention of one layer for `b` sequences of `q` new tokens after `past` cached ones.
-void price_attention(const Ctx& c, AttnKind kind, double b, double q, double past, StepCost& out) {
+// `decode` marks decode tokens (q = 1, or the q drafted tokens of a speculative verification):
+// MLA keeps its weights absorbed and attends over the cached latents.
+void price_attention(const Ctx& c, AttnKind kind, double b, double q, double past, bool decode, StepCost& out) {
   const ModelSpec& m = c.m;
   const Shard& s = c.s;
   const double T = b * q;
@@ -75,7 +77,7 @@ void price_attention(const Ctx& c, AttnKind kind, double b, double q, double pas
                                      2 * b * state + T * (2 * key + 2 * val) * c.ab, c.eff.attention));
     return;
   }
-  const bool causal = c.eff.causal_prefill || q == 1;
+  const bool causal = c.eff.causal_prefill || decode;
   const double window = kind == AttnKind::sliding ? static_cast<double>(m.sliding_window) : 0.0;
   const double keys_per_query_sum = attended_keys(past, q, window, causal);  // per sequence
   const double cached = window > 0 ? std::min(past + q, window) : past + q;  // keys read per sequence
@@ -93,7 +95,7 @@ void price_attention(const Ctx& c, AttnKind kind, double b, double q, double pas
     }
     out.add(Part::attn_proj, gemm_cost(c.attn_dev, T, H, lora + rope, wb, c.ab, c.eff.gemm));
     const double latent = (lora + rope) * c.kvb;  // cache bytes per token (not split by TP)
-    if (q == 1) {
+    if (decode) {
       // Decode, weights absorbed: queries move into the latent space (W_UK), attention runs
       // over the cached latents for every head, outputs leave through W_UV.
       out.add(Part::attn_proj, gemm_cost(c.attn_dev, T, h * nope, lora, wb, c.ab, c.eff.gemm));
@@ -162,9 +164,12 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
   const double act = T * H * c.ab;
   double t = all_reduce(c, act, c.s.tp, c.tp_bw);
   if (moe && c.s.dp > 1) {
-    double send = T * static_cast<double>(c.m.top_k) * H * c.ab;
-    int n = c.s.tp * c.s.dp;
-    t += 2 * all_to_all_s(send, n, c.stage_bw, c.hw.collective_start_latency_s, c.hop_s);
+    // Dispatch and combine: NVLink and NIC parts priced on their own links.
+    const int n = c.s.tp * c.s.dp;
+    const AllToAllBytes b = ep_dispatch_bytes(T, H * c.ab, static_cast<double>(c.m.top_k), n, c.hw.gpus_per_node,
+                                              c.eff.a2a_node_dedup);
+    t += 2 * ep_all_to_all_s(b, n, c.hw.intra_node_bw_bytes_per_s * c.eff.comm_bw,
+                             c.hw.inter_node_bw_bytes_per_s * c.eff.comm_bw, c.hw.collective_start_latency_s, c.hop_s);
   } else {
     t += all_reduce(c, act, c.s.tp, c.tp_bw);
   }
@@ -200,8 +205,9 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
     const double b = g.seqs / c.s.dp;
     T += b * g.new_tokens;
     T_all += g.seqs * g.new_tokens;
-    lm_tokens += (eff.lm_head_all_tokens || g.new_tokens == 1) ? b * g.new_tokens : b;
-    if (g.new_tokens > 1) prefill_T += b * g.new_tokens;
+    const bool decode_like = g.new_tokens == 1 || g.verify;
+    lm_tokens += (eff.lm_head_all_tokens || decode_like) ? b * g.new_tokens : b;
+    if (!decode_like) prefill_T += b * g.new_tokens;
   }
   const double H = static_cast<double>(m.hidden);
   const double V = static_cast<double>(m.vocab);
@@ -224,7 +230,8 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
       StepCost layer;
       for (const StepSegment& g : segments)
         if (g.seqs > 0 && g.new_tokens > 0)
-          price_attention(c, static_cast<AttnKind>(kind), g.seqs / c.s.dp, g.new_tokens, g.past, layer);
+          price_attention(c, static_cast<AttnKind>(kind), g.seqs / c.s.dp, g.new_tokens, g.past,
+                          g.new_tokens == 1 || g.verify, layer);
       price_ffn(c, moe == 1, T, T_all, layer);
       layer.add_time(Part::comm, layer_comm_s(c, moe == 1, T));
       if (eff.elementwise_ops) {

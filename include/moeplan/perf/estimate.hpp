@@ -23,6 +23,9 @@ struct Parallel {
   int pp = 1;
   int ep = 1;
   int dp = 1;
+  // With pp > 1: the batch runs as this many micro-batches in flight through the stages
+  // (1: the whole batch passes the stages one after another; see estimate()).
+  int microbatches = 1;
   int gpus() const { return tp * pp * dp; }
 };
 
@@ -76,7 +79,10 @@ struct MemoryUse {
 
 struct Estimate {
   StepCost prefill;  // the whole batch's prompts in one step
-  StepCost decode;   // one decode step of the whole batch
+  // One decode step of the whole batch (with speculation: the draft passes plus the
+  // verification step of one iteration, which yields tokens_per_step tokens per sequence).
+  StepCost decode;
+  double tokens_per_step = 1;
   double decode_context = 0;  // context length the decode step was priced at
   double ttft_s = 0;
   double tpot_s = 0;
@@ -87,6 +93,18 @@ struct Estimate {
   MemoryUse memory;
 };
 
+// Speculative decoding: a draft proposes `draft_tokens` tokens per sequence, the target model
+// verifies them in one step (perf/speculative.hpp has the arithmetic). Off when draft_tokens = 0.
+struct Speculation {
+  int draft_tokens = 0;
+  // Probability that a drafted token is accepted given that the ones before it were.
+  double acceptance = 0.7;
+  // The draft model (same layout as the target, on the same GPUs); nullptr: the target's own
+  // multi-token-prediction modules (MTP, `num_nextn_predict_layers`), as DeepSeek-V3 serves.
+  const ModelSpec* draft_model = nullptr;
+  bool enabled() const { return draft_tokens > 0; }
+};
+
 struct EstimateRequest {
   const ModelSpec* model = nullptr;
   const Hardware* hardware = nullptr;
@@ -94,6 +112,7 @@ struct EstimateRequest {
   Workload workload;
   Precision precision;
   Efficiency efficiency;
+  Speculation speculation;
 };
 
 // Throws Error{usage} for impossible parallelism (e.g. tp not dividing the heads) and
@@ -120,6 +139,9 @@ struct StepSegment {
   double seqs = 1;
   double new_tokens = 1;
   double past = 0;
+  // Speculative verification: the new tokens are decode tokens (graph-captured overheads, the
+  // LM head on every one of them), not a prompt chunk.
+  bool verify = false;
 };
 // A mixed step (e.g. decode sequences plus prefill chunks, as continuous batching runs them):
 // projections, FFN, experts and collectives see all tokens at once; attention is priced per

@@ -44,6 +44,9 @@ struct Efficiency {
   // add, replicated over TP) move several times more.
   double elementwise_factor = 1;
   double moe_imbalance = 1;      // busiest GPU's expert load / mean load
+  // Expert-parallel all-to-all deduplicated per node (DeepEP-style) instead of one send per
+  // (token, remote expert); see ep_dispatch_bytes().
+  bool a2a_node_dedup = false;
   bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
   bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)
   bool embedding_as_gemm = false;    // GenZ: embedding = T x V x H GEMM in prefill, free in decode
@@ -94,6 +97,19 @@ OpCost grouped_gemm_cost(const Device& d, double m, double groups, double k, dou
 double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s);
 double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s);
 double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s);
+
+// Expert-parallel dispatch (or combine) over `n` GPUs in nodes of `per_node`: each GPU sends
+// `tokens` tokens of `token_bytes` to the GPUs holding their `k` experts (uniform over the n).
+// Per-expert sends put (per_node - 1)/n of the k copies on NVLink and (n - per_node)/n on the
+// NICs; with node dedup a token crosses to each remote node once and is forwarded there over
+// NVLink (expected remote nodes (N - 1)(1 - (1 - 1/N)^k), N = n / per_node). Both link kinds
+// run at once: start + (n - 1) hop + max(intra bytes / intra_bw, inter bytes / inter_bw).
+struct AllToAllBytes {
+  double intra = 0;  // per GPU over NVLink
+  double inter = 0;  // per GPU over the NICs
+};
+AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, double k, int n, int per_node, bool node_dedup);
+double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double inter_bw, double start_s, double hop_s);
 
 // Expected number of distinct experts hit when `tokens` tokens each pick `k` of `e` experts
 // uniformly: e * (1 - (1 - k/e)^tokens).

@@ -46,7 +46,9 @@ struct ServingEstimate {
   double throughput_tokens_per_s_per_gpu = 0;
   int gpus = 0;
   StepCost prefill;  // the request's own prefill step (aggregated: beside the decode batch)
-  StepCost decode;   // the step TPOT is (aggregated: the mixed step)
+  // The step TPOT is (aggregated: the mixed step; with speculation one iteration, drafts and
+  // verification, which yields several tokens per sequence: TPOT = its time / tokens).
+  StepCost decode;
   // Per GPU with `running` requests' KV cache at their final context (aggregated; the decode
   // worker when disaggregated).
   MemoryUse memory;

@@ -1,0 +1,209 @@
+// Speculative decoding, pipeline micro-batches and the node-split expert all-to-all: hand
+// calculations and invariants (docs/perf-model.md "Speculative decoding", "Pipeline
+// micro-batches", "Expert-parallel all-to-all").
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "moeplan/io/error.hpp"
+#include "moeplan/perf/estimate.hpp"
+#include "moeplan/perf/roofline.hpp"
+#include "moeplan/perf/serving.hpp"
+#include "moeplan/perf/speculative.hpp"
+#include "moeplan/perf/zoo.hpp"
+
+using namespace moeplan::perf;
+
+namespace {
+
+EstimateRequest request(const ModelSpec& m, const Hardware& hw, int tp, std::int64_t batch) {
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.tp = tp;
+  r.efficiency = Efficiency::defaults();
+  r.workload = {batch, 1024, 256};
+  return r;
+}
+
+double step_time(const EstimateRequest& r, std::vector<StepSegment> segs) { return step_cost(r, segs).time_s; }
+
+}  // namespace
+
+TEST(PerfSpeculative, TokensPerIteration) {
+  EXPECT_DOUBLE_EQ(tokens_per_iteration(0, 0.9), 1.0);
+  EXPECT_DOUBLE_EQ(tokens_per_iteration(3, 0.0), 1.0);   // nothing accepted: the verified token only
+  EXPECT_DOUBLE_EQ(tokens_per_iteration(3, 1.0), 4.0);   // everything accepted
+  EXPECT_DOUBLE_EQ(tokens_per_iteration(3, 0.5), 1.875);  // 1 + 1/2 + 1/4 + 1/8
+  EXPECT_NEAR(tokens_per_iteration(1, 0.85), 1.85, 1e-12);
+}
+
+// A verification segment of q tokens prices its LM head on all q tokens of every sequence, like
+// a decode step of q x b sequences, and with q = 1 it is exactly the decode step.
+TEST(PerfSpeculative, VerifySegmentIsDecodeLike) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const Hardware hw = load_hardware("h100_sxm");
+  const EstimateRequest r = request(m, hw, 1, 8);
+  EXPECT_DOUBLE_EQ(step_time(r, {{8, 1, 1000, true}}), step_time(r, {{8, 1, 1000, false}}));
+  const int lm = static_cast<int>(Part::embed_lmhead);
+  EXPECT_DOUBLE_EQ(step_cost(r, std::vector<StepSegment>{{8, 3, 1000, true}}).part_s[lm],
+                   step_cost(r, std::vector<StepSegment>{{24, 1, 1000, false}}).part_s[lm]);
+  // As a prompt chunk the same tokens get the LM head on the last token of each sequence only.
+  EXPECT_LT(step_cost(r, std::vector<StepSegment>{{8, 3, 1000, false}}).part_s[lm],
+            step_cost(r, std::vector<StepSegment>{{8, 3, 1000, true}}).part_s[lm]);
+}
+
+// MLA verifies against the cached latents (absorbed weights), not by re-expanding the whole
+// context into per-head keys and values as a prompt chunk does: at a long context the
+// verification moves a fraction of the bytes, close to a decode step's.
+TEST(PerfSpeculative, MlaVerificationStaysAbsorbed) {
+  const ModelSpec m = load_model("deepseek-v3");
+  const Hardware hw = load_hardware("h200_sxm");
+  EstimateRequest r = request(m, hw, 8, 8);
+  r.parallel.ep = 8;
+  const StepCost verify = step_cost(r, std::vector<StepSegment>{{8, 2, 8000, true}});
+  const StepCost chunk = step_cost(r, std::vector<StepSegment>{{8, 2, 8000, false}});
+  const StepCost decode = step_cost(r, std::vector<StepSegment>{{8, 1, 8000, false}});
+  const int core = static_cast<int>(Part::attn_core);
+  EXPECT_LT(verify.part_s[core], chunk.part_s[core] / 4) << verify.part_s[core] << " vs " << chunk.part_s[core];
+  EXPECT_LT(verify.part_s[core], 2 * decode.part_s[core]);
+  EXPECT_LT(verify.bytes, chunk.bytes);
+}
+
+// Static batch with DeepSeek-V3's MTP module: one iteration = one MTP pass (a copy of the last
+// layer with the shared embedding and LM head) + the verification of 2 tokens per sequence;
+// TPOT = iteration / (1 + a).
+TEST(PerfSpeculative, MtpStaticBatchByHand) {
+  const ModelSpec m = load_model("deepseek-v3");
+  ASSERT_EQ(m.mtp_layers, 1);
+  const Hardware hw = load_hardware("h200_sxm");
+  EstimateRequest r = request(m, hw, 8, 32);
+  r.parallel.ep = 8;
+  r.workload = {32, 2048, 512};
+  const Estimate plain = estimate(r);
+  r.speculation = {1, 0.85, nullptr};
+  const Estimate e = estimate(r);
+  const double past = 2048 + 256 - 1;
+  ModelSpec mtp = m;
+  mtp.layers.assign(1, m.layers.back());
+  EstimateRequest d = r;
+  d.model = &mtp;
+  const double draft = step_time(d, {{32, 1, past}});
+  const double verify = step_time(r, {{32, 2, past, true}});
+  EXPECT_NEAR(e.decode.time_s, draft + verify, 1e-12);
+  EXPECT_NEAR(e.tokens_per_step, 1.85, 1e-12);
+  EXPECT_NEAR(e.tpot_s, (draft + verify) / 1.85, 1e-12);
+  EXPECT_DOUBLE_EQ(e.ttft_s, plain.ttft_s);
+  EXPECT_LT(e.tpot_s, plain.tpot_s);
+  // Memory: the module is one more copy of the last layer (weights and KV cache).
+  ModelSpec plus = m;
+  plus.layers.push_back(m.layers.back());
+  EstimateRequest p = r;
+  p.model = &plus;
+  p.speculation = {};
+  EXPECT_NEAR(e.memory.weights_bytes_per_gpu, memory_use(p).weights_bytes_per_gpu, 1.0);
+  EXPECT_NEAR(e.memory.kv_cache_bytes_per_gpu, memory_use(p).kv_cache_bytes_per_gpu, 1.0);
+}
+
+// A draft model drafts n tokens one pass at a time, each at a context one longer.
+TEST(PerfSpeculative, DraftModelPasses) {
+  const ModelSpec target = load_model("llama-3.1-70b");
+  const ModelSpec draft = load_model("llama-3.1-8b");
+  const Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r = request(target, hw, 4, 8);
+  r.speculation = {3, 0.6, &draft};
+  const SpecIteration it = speculative_iteration(r, 8, 500);
+  EstimateRequest d = request(draft, hw, 4, 8);
+  const double passes = step_time(d, {{8, 1, 500}}) + step_time(d, {{8, 1, 501}}) + step_time(d, {{8, 1, 502}});
+  EXPECT_NEAR(it.draft.time_s, passes, 1e-12);
+  EXPECT_NEAR(it.verify.time_s, step_time(r, {{8, 4, 500, true}}), 1e-12);
+  EXPECT_NEAR(it.tokens_per_seq, 1 + 0.6 + 0.36 + 0.216, 1e-12);
+  EXPECT_NEAR(it.combined().time_s, it.draft.time_s + it.verify.time_s, 1e-15);
+}
+
+// Serving: TPOT = mixed iteration / tau, and the steady-state prefill share per step grows by
+// tau (requests finish tau times sooner). Acceptance 0 only adds work.
+TEST(PerfSpeculative, ServingIteration) {
+  const ModelSpec m = load_model("deepseek-v3");
+  const Hardware hw = load_hardware("h200_sxm");
+  EstimateRequest r = request(m, hw, 8, 8);
+  r.parallel.ep = 8;
+  const ServingParams p;
+  const ServingWorkload w{64, 1024, 512};
+  const ServingEstimate plain = serve_aggregated(r, w, p);
+  r.speculation = {2, 0.8, nullptr};
+  const ServingEstimate s = serve_aggregated(r, w, p);
+  const double tau = 1 + 0.8 + 0.64;
+  const double b = s.running, past = 1024 + 256 - 1;
+  const StepSegment share{b * tau / 512, 1024, 0};
+  EXPECT_NEAR(s.mixed_step_s, speculative_iteration(r, b, past, std::span<const StepSegment>(&share, 1)).combined().time_s, 1e-12);
+  EXPECT_NEAR(s.tpot_s, s.mixed_step_s / tau, 1e-12);
+  EXPECT_LT(s.tpot_s, plain.tpot_s);
+  r.speculation.acceptance = 0;
+  EXPECT_GT(serve_aggregated(r, w, p).tpot_s, plain.tpot_s);
+}
+
+TEST(PerfSpeculative, Refusals) {
+  const ModelSpec m = load_model("llama-3.1-70b");
+  const ModelSpec odd = load_model("qwen3-32b");  // 64 heads: tp 3 would not divide them
+  const Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r = request(m, hw, 4, 8);
+  r.speculation = {2, 0.7, nullptr};  // no MTP modules
+  EXPECT_NE(speculation_problem(r).find("no multi-token-prediction modules"), std::string::npos);
+  EXPECT_THROW(estimate(r), moeplan::Error);
+  r.speculation = {2, 1.5, &odd};
+  EXPECT_NE(speculation_problem(r).find("acceptance 1.5"), std::string::npos);
+  Estimate e;
+  std::string why;
+  EXPECT_FALSE(try_estimate(r, e, why));
+  EXPECT_NE(why.find("speculative decoding"), std::string::npos);
+}
+
+// Pipeline: m micro-batches over pp stages. Prefill = (m + pp - 1) slots of step(b/m) / pp;
+// decode = max(m, pp) slots. m = 1 is the plain step.
+TEST(PerfPipeline, MicroBatchesByHand) {
+  const ModelSpec m = load_model("llama-3.1-70b");
+  const Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r = request(m, hw, 2, 64);
+  r.parallel.pp = 4;
+  const double ctx_past = 1024 + 128 - 1;
+  const Estimate one = estimate(r);
+  EXPECT_NEAR(one.ttft_s, step_cost(r, 64, 1024, 0).time_s, 1e-12);
+  EXPECT_NEAR(one.tpot_s, step_cost(r, 64, 1, static_cast<std::int64_t>(ctx_past)).time_s, 1e-12);
+  r.parallel.microbatches = 4;
+  const Estimate four = estimate(r);
+  EXPECT_NEAR(four.ttft_s, step_cost(r, 16, 1024, 0).time_s * 7 / 4, 1e-12);
+  EXPECT_NEAR(four.tpot_s, step_cost(r, 16, 1, static_cast<std::int64_t>(ctx_past)).time_s, 1e-12);
+  r.parallel.microbatches = 8;
+  const Estimate eight = estimate(r);
+  EXPECT_NEAR(eight.ttft_s, step_cost(r, 8, 1024, 0).time_s * 11 / 4, 1e-12);
+  EXPECT_NEAR(eight.tpot_s, step_cost(r, 8, 1, static_cast<std::int64_t>(ctx_past)).time_s * 2, 1e-12);
+  // Compute-bound prefill gains from filling the pipe.
+  EXPECT_LT(four.ttft_s, one.ttft_s);
+  r.parallel.microbatches = 3;  // does not divide 64
+  EXPECT_NE(parallel_problem(m, r.parallel, r.workload).find("3 micro-batches does not divide the batch 64"), std::string::npos);
+  r.parallel = Parallel{};
+  r.parallel.microbatches = 2;
+  EXPECT_NE(parallel_problem(m, r.parallel, r.workload).find("need pipeline stages"), std::string::npos);
+}
+
+// 10 tokens of 100 bytes, top-8 over 16 GPUs in 2 nodes of 8: 8000 bytes of copies; 7/16 stay
+// in the node (3500), 8/16 cross it (4000). Node dedup: each token crosses once to the other
+// node unless all 8 experts are local: 10 x 100 x (1 - 0.5^8) = 996.09375; the 4000 bytes
+// that arrive are forwarded to 7 of 8 GPUs there: +3500.
+TEST(PerfAllToAll, NodeSplitByHand) {
+  AllToAllBytes b = ep_dispatch_bytes(10, 100, 8, 16, 8, false);
+  EXPECT_DOUBLE_EQ(b.intra, 3500);
+  EXPECT_DOUBLE_EQ(b.inter, 4000);
+  b = ep_dispatch_bytes(10, 100, 8, 16, 8, true);
+  EXPECT_DOUBLE_EQ(b.inter, 996.09375);
+  EXPECT_DOUBLE_EQ(b.intra, 7000);
+  // Time: both links at once, the slower decides: max(7000 / 1e9, 996.09375 / 1e8) + start + 15 hops.
+  EXPECT_NEAR(ep_all_to_all_s(b, 16, 1e9, 1e8, 1e-5, 1e-6), 1e-5 + 15e-6 + 996.09375 / 1e8, 1e-15);
+  // Inside one node it is the plain all-to-all of the k copies.
+  b = ep_dispatch_bytes(10, 100, 8, 8, 8, true);
+  EXPECT_DOUBLE_EQ(b.inter, 0);
+  EXPECT_NEAR(ep_all_to_all_s(b, 8, 1e9, 1e8, 1e-5, 1e-6), all_to_all_s(8000, 8, 1e9, 1e-5, 1e-6), 1e-15);
+  EXPECT_EQ(ep_all_to_all_s(ep_dispatch_bytes(10, 100, 8, 1, 8, false), 1, 1e9, 1e8, 1e-5, 1e-6), 0.0);
+}
