@@ -3,6 +3,8 @@
 // micro-batches", "Expert-parallel all-to-all").
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "moeplan/perf/serving.hpp"
 #include "moeplan/perf/speculative.hpp"
 #include "moeplan/perf/zoo.hpp"
+#include "support/support.hpp"
 
 using namespace moeplan::perf;
 
@@ -206,4 +209,41 @@ TEST(PerfAllToAll, NodeSplitByHand) {
   EXPECT_DOUBLE_EQ(b.inter, 0);
   EXPECT_NEAR(ep_all_to_all_s(b, 8, 1e9, 1e8, 1e-5, 1e-6), all_to_all_s(8000, 8, 1e9, 1e-5, 1e-6), 1e-15);
   EXPECT_EQ(ep_all_to_all_s(ep_dispatch_bytes(10, 100, 8, 1, 8, false), 1, 1e9, 1e8, 1e-5, 1e-6), 0.0);
+}
+
+// `estimate --prefill-workers ...` is serve_disaggregated(): the decode workers take --tp/--ep,
+// the prefill workers their own layout; GPUs = 2 x 8 + 1 x 8.
+TEST(PerfDisaggregated, CliMatchesTheLibrary) {
+  const auto r = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v3", "--hardware", "h200_sxm", "--tp", "8", "--ep", "8",
+                                            "--concurrency", "64", "--input-len", "4096", "--output-len", "1024",
+                                            "--prefill-workers", "2", "--prefill-tp", "8", "--prefill-ep", "8",
+                                            "--prefill-batch", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const ModelSpec m = load_model("deepseek-v3");
+  const Hardware hw = load_hardware("h200_sxm");
+  DisaggLayout d;
+  d.decode = request(m, hw, 8, 1);
+  d.decode.parallel.ep = 8;
+  d.prefill = d.decode;
+  d.prefill_workers = 2;
+  d.prefill_batch = 2;
+  const ServingEstimate e = serve_disaggregated(d, ServingWorkload{64, 4096, 1024}, ServingParams{});
+  EXPECT_EQ(j["parallel"]["gpus"].get<int>(), 24);
+  EXPECT_DOUBLE_EQ(j["ttft_s"].get<double>(), e.ttft_s);
+  EXPECT_DOUBLE_EQ(j["tpot_s"].get<double>(), e.tpot_s);
+  EXPECT_DOUBLE_EQ(j["serving"]["kv_transfer_s"].get<double>(), e.kv_transfer_s);
+  EXPECT_EQ(j["serving"]["mode"], "disaggregated");
+  EXPECT_GT(e.kv_transfer_s, 0);
+  // TPOT is the decode pool's decode-only step: no prefill rides in it.
+  EXPECT_DOUBLE_EQ(e.tpot_s, e.decode_step_s);
+  // A prefill layout that cannot split the heads, and a prefill pool without --concurrency.
+  auto bad = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v3", "--hardware", "h200_sxm", "--tp", "8", "--ep", "8",
+                                        "--concurrency", "64", "--prefill-workers", "1", "--prefill-tp", "3"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("prefill worker: tp 3 does not divide the 128 attention heads"), std::string::npos) << bad.err;
+  bad = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v3", "--hardware", "h200_sxm", "--batch", "4",
+                                   "--prefill-workers", "1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("needs --concurrency"), std::string::npos) << bad.err;
 }

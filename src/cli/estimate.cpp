@@ -38,6 +38,9 @@ void register_estimate(CLI::App& app) {
     std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration, draft_model;
     perf::Parallel par;
     perf::Speculation spec;
+    perf::Parallel prefill_par;  // disaggregated: the prefill worker's layout
+    int prefill_workers = 0, decode_workers = 0;
+    std::int64_t prefill_batch = 1;
     perf::Workload wl;
     std::int64_t concurrency = 0;
     bool json = false, a2a_dedup = false;
@@ -68,6 +71,19 @@ void register_estimate(CLI::App& app) {
                   "TTFT / TPOT as a serving benchmark measures them")
       ->check(CLI::Range(1, 1 << 24))
       ->excludes(batch);
+  auto* pw = cmd->add_option("--prefill-workers", o->prefill_workers,
+                             "Disaggregated serving: prefill workers (each --prefill-tp/ep/dp GPUs); the decode workers use "
+                             "--tp/--ep/--dp. Needs --concurrency")
+                 ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--decode-workers", o->decode_workers, "Disaggregated serving: decode workers (default 1)")
+      ->check(CLI::Range(1, 1 << 16))
+      ->needs(pw);
+  cmd->add_option("--prefill-tp", o->prefill_par.tp, "Disaggregated: prefill worker tensor parallelism")->check(CLI::Range(1, 4096))->needs(pw);
+  cmd->add_option("--prefill-ep", o->prefill_par.ep, "Disaggregated: prefill worker expert parallelism")->check(CLI::Range(1, 65536))->needs(pw);
+  cmd->add_option("--prefill-dp", o->prefill_par.dp, "Disaggregated: prefill worker attention data parallelism")->check(CLI::Range(1, 4096))->needs(pw);
+  cmd->add_option("--prefill-batch", o->prefill_batch, "Disaggregated: prompts per prefill step (default 1, at least one per DP rank)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->needs(pw);
   cmd->add_option("--input-len", o->wl.input_len, "Prompt tokens per sequence")->check(CLI::Range(1, 1 << 26));
   cmd->add_option("--output-len", o->wl.output_len, "Generated tokens per sequence")->check(CLI::Range(1, 1 << 26));
   cmd->add_option("--dtype", o->dtype, "Weight format for every weight (default: from the config's quantization)");
@@ -118,8 +134,23 @@ void register_estimate(CLI::App& app) {
     perf::Estimate e;
     perf::ServingEstimate se;
     const bool serving = o->concurrency > 0;
+    const bool disagg = o->prefill_workers > 0;
+    if (disagg && !serving) throw_usage("--prefill-workers (disaggregated serving) needs --concurrency");
     if (serving) {
-      se = perf::serve_aggregated(r, perf::ServingWorkload{o->concurrency, o->wl.input_len, o->wl.output_len}, serving_params);
+      const perf::ServingWorkload sw{o->concurrency, o->wl.input_len, o->wl.output_len};
+      if (disagg) {
+        perf::DisaggLayout d;
+        d.decode = r;
+        d.decode_workers = std::max(1, o->decode_workers);
+        d.prefill = r;
+        d.prefill.parallel = o->prefill_par;
+        d.prefill.speculation = {};
+        d.prefill_workers = o->prefill_workers;
+        d.prefill_batch = o->prefill_batch;
+        se = perf::serve_disaggregated(d, sw, serving_params);
+      } else {
+        se = perf::serve_aggregated(r, sw, serving_params);
+      }
       e.prefill = se.prefill;
       e.decode = se.decode;
       e.decode_context = static_cast<double>(o->wl.input_len + o->wl.output_len / 2);
@@ -170,9 +201,16 @@ void register_estimate(CLI::App& app) {
           {"warnings", model.warnings},
       };
       if (serving)
-        j["serving"] = {{"running_requests", se.running},       {"kv_capacity_requests", se.kv_capacity},
+        j["serving"] = {{"mode", disagg ? "disaggregated" : "aggregated"},
+                        {"running_requests", se.running},       {"kv_capacity_requests", se.kv_capacity},
                         {"decode_step_s", se.decode_step_s},    {"mixed_step_s", se.mixed_step_s},
-                        {"prefill_service_s", se.prefill_service_s}, {"queue_s", se.queue_s}};
+                        {"prefill_service_s", se.prefill_service_s}, {"queue_s", se.queue_s},
+                        {"kv_transfer_s", se.kv_transfer_s}};
+      if (disagg)
+        j["disaggregated"] = {{"prefill_workers", o->prefill_workers},
+                              {"prefill_parallel", {{"tp", o->prefill_par.tp}, {"ep", o->prefill_par.ep}, {"dp", o->prefill_par.dp}}},
+                              {"prefill_batch", o->prefill_batch},
+                              {"decode_workers", std::max(1, o->decode_workers)}};
       print_json(j);
       return;
     }
@@ -194,6 +232,12 @@ void register_estimate(CLI::App& app) {
     if (r.parallel.microbatches > 1)
       std::cout << fmt::format("  pipeline: {} micro-batches of {} over {} stages\n", r.parallel.microbatches,
                                r.workload.batch / r.parallel.microbatches, r.parallel.pp);
+    if (disagg)
+      std::cout << fmt::format("  disaggregated: {} prefill worker(s) of {} GPUs (tp {} ep {} dp {}, {} prompt(s) per step) + {} "
+                               "decode worker(s) of {} GPUs; KV transfer {:.3f} ms per request\n",
+                               o->prefill_workers, o->prefill_par.gpus(), o->prefill_par.tp, o->prefill_par.ep,
+                               o->prefill_par.dp, o->prefill_batch, std::max(1, o->decode_workers), r.parallel.gpus(),
+                               se.kv_transfer_s * 1e3);
     if (serving)
       std::cout << fmt::format("  serving: {:.0f} running (KV room for {:.0f}), decode step {:.3f} ms, with its prefill share "
                                "{:.3f} ms, own prefill {:.3f} ms, queue {:.3f} ms\n",

@@ -127,7 +127,31 @@ ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload
   return e;
 }
 
+namespace {
+
+// Both pools' layouts must be valid, and the prefill worker must hold its batch of prompts.
+void check_disaggregated(const DisaggLayout& d, const ServingWorkload& w) {
+  if (d.prefill_workers < 1 || d.decode_workers < 1) throw_usage("prefill and decode workers must be >= 1");
+  for (const EstimateRequest* r : {&d.prefill, &d.decode}) {
+    const char* pool = r == &d.prefill ? "prefill worker" : "decode worker";
+    const std::int64_t dp = r->parallel.dp;
+    const std::int64_t batch = r == &d.prefill ? std::max<std::int64_t>(d.prefill_batch, 1) : w.concurrency;
+    const Workload wl{std::max<std::int64_t>(1, (batch + dp - 1) / dp) * dp, w.input_len, w.output_len};
+    if (std::string why = parallel_problem(*r->model, r->parallel, wl); !why.empty()) throw_usage(fmt::format("{}: {}", pool, why));
+    if (r->parallel.microbatches > 1)
+      throw_usage(fmt::format("{}: pipeline micro-batches are modelled for static batches only", pool));
+  }
+  if (std::string why = speculation_problem(d.decode); !why.empty()) throw_usage("speculative decoding: " + why);
+  EstimateRequest pre = d.prefill;
+  pre.workload = Workload{std::max<std::int64_t>(d.prefill_batch, d.prefill.parallel.dp), w.input_len, 1};
+  if (const MemoryUse m = memory_use(pre); !m.fits())
+    throw Error(ErrorKind::infeasible, {}, "prefill worker: " + fit_problem(m, pre));
+}
+
+}  // namespace
+
 ServingEstimate serve_disaggregated(const DisaggLayout& d, const ServingWorkload& w, const ServingParams& p) {
+  check_disaggregated(d, w);
   ServingEstimate e;
   e.gpus = d.prefill.parallel.gpus() * d.prefill_workers + d.decode.parallel.gpus() * d.decode_workers;
   const double C = static_cast<double>(w.concurrency);
