@@ -247,3 +247,39 @@ TEST(PerfDisaggregated, CliMatchesTheLibrary) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("needs --concurrency"), std::string::npos) << bad.err;
 }
+
+// --routing measures the expert load and the all-to-all sends on a trace. Hand-made trace for
+// deepseek-v2-lite (64 experts, top-6): 16 one-token requests, every token on experts 0-5 in
+// both MoE layers. At ep 16 on H100 (2 nodes x 8 GPUs, 4 experts per GPU, contiguous),
+// experts 0-3 are on GPU 0 and 4-5 on GPU 1; requests are homed round-robin on GPUs 0..15.
+//   load per layer: GPU 0 = 4 x 16 = 64 of 6 x 16 = 96 in all, mean 6: imbalance 64/6.
+//   inter-node copies: the 8 tokens homed on node 1 send all 6: 48 / 16 = 3 per token;
+//   dedup: one send each, 8 / 16 = 0.5.
+//   intra-node copies (other GPU, same node): home 0 sends 2 (to GPU 1), home 1 sends 4
+//   (to GPU 0), homes 2..7 send 6: 42 / 16 = 2.625.
+TEST(PerfRouting, MeasuredLoadAndSendsByHand) {
+  moeplan::testing::TempDir dir;
+  std::string text = "{\"moeplan_jsonl\": 1, \"moe_layer_ids\": [1, 2], \"num_experts\": 64, \"top_k\": 6}\n";
+  for (int i = 0; i < 16; ++i)
+    text += "{\"id\": \"r" + std::to_string(i) + "\", \"prefill\": [[[0,1,2,3,4,5],[0,1,2,3,4,5]]]}\n";
+  const std::string trace = dir.file("t.jsonl");
+  moeplan::testing::write_text(trace, text);
+  const auto r = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v2-lite", "--hardware", "h100_sxm", "--tp", "1",
+                                            "--dp", "16", "--ep", "16", "--batch", "16", "--routing", trace, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out)["routing"];
+  EXPECT_NEAR(j["moe_imbalance"].get<double>(), 64.0 / 6.0, 1e-12);
+  EXPECT_NEAR(j["inter_node_copies_per_token"].get<double>(), 3.0, 1e-12);
+  EXPECT_NEAR(j["inter_node_sends_per_token_dedup"].get<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(j["intra_node_copies_per_token"].get<double>(), 2.625, 1e-12);
+  // The library prices the all-to-all from those shares: T tokens x H x a bytes per send.
+  const AllToAllBytes b = ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5}, false);
+  EXPECT_DOUBLE_EQ(b.intra, 2625);
+  EXPECT_DOUBLE_EQ(b.inter, 3000);
+  EXPECT_DOUBLE_EQ(ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5}, true).inter, 500);
+  // A trace of another expert count is refused, naming both.
+  const auto bad = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v3", "--hardware", "h100_sxm", "--tp", "8",
+                                              "--ep", "8", "--routing", trace});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("routes top-6 of 64 experts, deepseek-v3 top-8 of 256"), std::string::npos) << bad.err;
+}

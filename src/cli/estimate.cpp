@@ -14,6 +14,8 @@
 #include "moeplan/perf/serving.hpp"
 #include "moeplan/perf/speculative.hpp"
 #include "moeplan/perf/zoo.hpp"
+#include "moeplan/placement/basic.hpp"
+#include "moeplan/placement/traffic.hpp"
 
 namespace moeplan::cli {
 
@@ -23,6 +25,61 @@ perf::DType dtype_option(const std::string& s, const char* opt) {
   auto t = perf::parse_dtype(s);
   if (!t) throw_usage(fmt::format("{}: unknown format \"{}\" (bf16, fp16, fp8, int8, int4, fp4)", opt, s));
   return *t;
+}
+
+// Expert load and all-to-all sends measured on a routing trace for the layout's ep GPUs (the
+// placement given, else contiguous; requests homed round-robin): the busiest GPU's share per
+// layer (mean over layers) becomes the imbalance, the sends per token the all-to-all bytes.
+struct MeasuredRouting {
+  double imbalance = 1;
+  perf::EpTraffic traffic;
+  std::string note;
+};
+
+MeasuredRouting measure_routing(const std::vector<std::string>& paths, const std::string& placement_path,
+                                const perf::ModelSpec& model, const perf::Hardware& hw, int ep) {
+  if (!model.is_moe()) throw_usage("--routing needs a MoE model; " + model.name + " has no experts");
+  trace::ImportOptions io;
+  io.progress = stderr_progress("reading", false, /*bytes=*/true);
+  const trace::TraceSet set = trace::import_traces(paths, io);
+  const std::string traces = paths.size() == 1 ? paths[0] : "the traces";
+  if (set.model.num_experts != model.experts || set.model.top_k != model.top_k)
+    throw_usage(fmt::format("{} routes top-{} of {} experts, {} top-{} of {}", traces, set.model.top_k,
+                            set.model.num_experts, model.name, model.top_k, model.experts));
+  const int per_node = std::min(hw.gpus_per_node, ep);
+  if (ep % per_node != 0) throw_usage(fmt::format("--routing: ep {} is not whole nodes of {} GPUs", ep, hw.gpus_per_node));
+  const placement::Cluster cluster{ep / per_node, per_node, static_cast<int>(model.experts / ep)};
+  placement::Placement p = placement_path.empty()
+                               ? placement::contiguous_placement(cluster, set.model.num_experts, set.model.moe_layers())
+                               : placement::read_placement(placement_path);
+  if (p.cluster.gpus() != ep)
+    throw_usage(fmt::format("{} places experts on {} GPUs, the layout's ep is {}", placement_path, p.cluster.gpus(), ep));
+  if (p.layers != set.model.moe_layers() || p.num_experts != set.model.num_experts)
+    throw_bad_input(placement_path, "", "layers", fmt::format("the placement has {} MoE layers of {} experts, {} has {} of {}",
+                                                              p.layers, p.num_experts, traces, set.model.moe_layers(),
+                                                              set.model.num_experts));
+  const placement::TrafficReport rep = placement::account_traffic(set, p, placement::round_robin_homes(set, p.cluster), {});
+  MeasuredRouting m;
+  double sum = 0;
+  int layers = 0;
+  for (const auto& l : rep.per_layer)
+    if (l.gpu_load_mean > 0) {
+      sum += static_cast<double>(l.gpu_load_max) / l.gpu_load_mean;
+      ++layers;
+    }
+  m.imbalance = layers > 0 ? sum / layers : 1.0;
+  const double tl = static_cast<double>(std::max<std::uint64_t>(1, rep.total.token_layers));
+  m.traffic = {static_cast<double>(rep.total.sends_intra_node) / tl, static_cast<double>(rep.total.sends_inter_node) / tl,
+               static_cast<double>(rep.total.intra_node_dedup) / tl, static_cast<double>(rep.total.inter_node_dedup) / tl};
+  m.note = fmt::format(
+      "routing of {} tokens from {} on ep {} ({} placement): busiest GPU / mean expert load {:.3f} (mean over {} "
+      "layers); per token and layer {:.2f} of {} expert copies cross nodes ({:.2f} node-deduplicated sends)",
+      set.num_tokens(), traces, ep, p.algorithm, m.imbalance, layers, m.traffic.inter_copies, model.top_k,
+      m.traffic.inter_dedup);
+  if (set.model.moe_layers() != model.num_moe_layers())
+    m.note += fmt::format(" [the trace has {} MoE layers, {} {}: the means apply to every layer]", set.model.moe_layers(),
+                          model.name, model.num_moe_layers());
+  return m;
 }
 
 nlohmann::json step_json(const perf::StepCost& s) {
@@ -35,7 +92,9 @@ nlohmann::json step_json(const perf::StepCost& s) {
 
 void register_estimate(CLI::App& app) {
   struct Opts {
-    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration, draft_model;
+    std::string model, hardware, dtype, act_dtype, kv_dtype, efficiency = "default", backend, calibration, draft_model,
+        placement;
+    std::vector<std::string> routing;
     perf::Parallel par;
     perf::Speculation spec;
     perf::Parallel prefill_par;  // disaggregated: the prefill worker's layout
@@ -63,6 +122,10 @@ void register_estimate(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--a2a-dedup", o->a2a_dedup,
                 "Expert-parallel all-to-all sends each token once per remote node (DeepEP-style) instead of once per remote expert");
+  auto* routing = cmd->add_option("--routing", o->routing,
+                                  "Routing trace(s) of this model: the busiest GPU's expert load and the all-to-all sends "
+                                  "are measured on them for the layout's --ep GPUs instead of assumed uniform");
+  cmd->add_option("--placement", o->placement, "Expert placement for --routing (default: contiguous)")->needs(routing);
   cmd->add_option("--draft-model", o->draft_model, "Draft model for --spec-tokens (zoo name, HF id or config.json)");
   auto* batch = cmd->add_option("--batch", o->wl.batch, "Sequences in one static batch (prefill together, then decode)")
                     ->check(CLI::Range(1, 1 << 24));
@@ -131,6 +194,12 @@ void register_estimate(CLI::App& app) {
       eff_label = fmt::format("{} {} calibration", c->backend, c->precision);
     }
     r.efficiency.a2a_node_dedup = o->a2a_dedup;
+    MeasuredRouting measured;
+    if (!o->routing.empty()) {
+      measured = measure_routing(o->routing, o->placement, model, hw, r.parallel.ep);
+      r.efficiency.moe_imbalance = measured.imbalance;
+      r.ep_traffic = measured.traffic;
+    }
     perf::Estimate e;
     perf::ServingEstimate se;
     const bool serving = o->concurrency > 0;
@@ -190,6 +259,12 @@ void register_estimate(CLI::App& app) {
                                                {"tokens_per_iteration", perf::tokens_per_iteration(r.speculation.draft_tokens, r.speculation.acceptance)}}
                               : nlohmann::json(nullptr)},
           {"microbatches", r.parallel.microbatches},
+          {"routing", o->routing.empty() ? nlohmann::json(nullptr)
+                                         : nlohmann::json{{"moe_imbalance", measured.imbalance},
+                                                          {"intra_node_copies_per_token", measured.traffic.intra_copies},
+                                                          {"inter_node_copies_per_token", measured.traffic.inter_copies},
+                                                          {"intra_node_sends_per_token_dedup", measured.traffic.intra_dedup},
+                                                          {"inter_node_sends_per_token_dedup", measured.traffic.inter_dedup}}},
           {"memory",
            {{"weights_bytes_per_gpu", m.weights_bytes_per_gpu},
             {"kv_cache_bytes_per_gpu", m.kv_cache_bytes_per_gpu},
@@ -223,6 +298,7 @@ void register_estimate(CLI::App& app) {
                              e.tpot_s * 1e3, e.decode_context, e.e2e_s);
     std::cout << fmt::format("  throughput {:.1f} tokens/s ({:.1f} per GPU)\n", e.throughput_tokens_per_s,
                              e.throughput_tokens_per_s_per_gpu);
+    if (!measured.note.empty()) std::cout << "  " << measured.note << "\n";
     if (r.speculation.enabled())
       std::cout << fmt::format("  speculative: {} drafted by {}, acceptance {:.2f}: {:.3f} tokens per iteration; "
                                "the decode step below is one iteration (drafts + verification)\n",

@@ -96,6 +96,12 @@ AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, double k, int
   return b;
 }
 
+AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, const EpTraffic& t, bool node_dedup) {
+  const double per_send = tokens * token_bytes;
+  return node_dedup ? AllToAllBytes{per_send * t.intra_dedup, per_send * t.inter_dedup}
+                    : AllToAllBytes{per_send * t.intra_copies, per_send * t.inter_copies};
+}
+
 double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double inter_bw, double start_s, double hop_s) {
   if (n <= 1) return 0;
   return start_s + (n - 1.0) * hop_s + std::max(b.intra / intra_bw, b.inter > 0 ? b.inter / inter_bw : 0.0);

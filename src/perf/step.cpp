@@ -43,6 +43,7 @@ struct Ctx {
   Device attn_dev, dense_dev, shared_dev, expert_dev, embed_dev, core_dev;
   double tp_bw, stage_bw;  // link bandwidth inside the TP group / the whole stage
   double hop_s;            // per ring step of a collective: hardware + software latency
+  const EpTraffic* traffic = nullptr;  // measured EP sends per token, or uniform when null
 };
 
 double group_bw(const Hardware& hw, int n, double eff) {
@@ -166,8 +167,9 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
   if (moe && c.s.dp > 1) {
     // Dispatch and combine: NVLink and NIC parts priced on their own links.
     const int n = c.s.tp * c.s.dp;
-    const AllToAllBytes b = ep_dispatch_bytes(T, H * c.ab, static_cast<double>(c.m.top_k), n, c.hw.gpus_per_node,
-                                              c.eff.a2a_node_dedup);
+    const AllToAllBytes b = c.traffic ? ep_dispatch_bytes(T, H * c.ab, *c.traffic, c.eff.a2a_node_dedup)
+                                      : ep_dispatch_bytes(T, H * c.ab, static_cast<double>(c.m.top_k), n,
+                                                          c.hw.gpus_per_node, c.eff.a2a_node_dedup);
     t += 2 * ep_all_to_all_s(b, n, c.hw.intra_node_bw_bytes_per_s * c.eff.comm_bw,
                              c.hw.inter_node_bw_bytes_per_s * c.eff.comm_bw, c.hw.collective_start_latency_s, c.hop_s);
   } else {
@@ -197,6 +199,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
   c.core_dev = make_device(hw, eff, a);
   c.tp_bw = group_bw(hw, c.s.tp, eff.comm_bw);
   c.stage_bw = group_bw(hw, c.s.tp * c.s.dp, eff.comm_bw);
+  if (r.ep_traffic) c.traffic = &*r.ep_traffic;
 
   // Token counts over all segments: T on one attention rank, T_all over the stage; the LM
   // head runs on each sequence's last new token (every token in decode and in GenZ mode).

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -113,6 +114,9 @@ struct EstimateRequest {
   Precision precision;
   Efficiency efficiency;
   Speculation speculation;
+  // Measured all-to-all sends of the expert-parallel group (from a routing trace; the CLI's
+  // --routing); unset: experts uniform over the GPUs.
+  std::optional<EpTraffic> ep_traffic;
 };
 
 // Throws Error{usage} for impossible parallelism (e.g. tp not dividing the heads) and

@@ -111,6 +111,16 @@ struct AllToAllBytes {
 AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, double k, int n, int per_node, bool node_dedup);
 double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double inter_bw, double start_s, double hop_s);
 
+// Expert-parallel traffic measured on a routing trace under a placement (`moeplan traffic`):
+// sends per token and MoE layer, replacing the uniform shares above.
+struct EpTraffic {
+  double intra_copies = 0;  // per-expert sends to another GPU of the home node
+  double inter_copies = 0;  // per-expert sends to another node
+  double intra_dedup = 0;   // node dedup: NVLink sends (forwards on the remote nodes included)
+  double inter_dedup = 0;   // node dedup: sends to distinct remote nodes
+};
+AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, const EpTraffic& t, bool node_dedup);
+
 // Expected number of distinct experts hit when `tokens` tokens each pick `k` of `e` experts
 // uniformly: e * (1 - (1 - k/e)^tokens).
 double expected_distinct_experts(double e, double k, double tokens);
