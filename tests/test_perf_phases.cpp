@@ -283,3 +283,32 @@ TEST(PerfRouting, MeasuredLoadAndSendsByHand) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("routes top-6 of 64 experts, deepseek-v3 top-8 of 256"), std::string::npos) << bad.err;
 }
+
+// Overlap: each layer costs compute + comm - f x min(compute, comm). Llama-3.1-70B decode on
+// 8 H100 at batch 1: a layer's two all-reduces are shorter than its weight reads, so all of
+// the layers' communication hides at f = 1; the embedding all-reduce and the logits
+// all-gather stay (they are outside the layers).
+TEST(PerfOverlap, LayerCollectivesHideBehindCompute) {
+  const ModelSpec m = load_model("llama-3.1-70b");
+  const Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r = request(m, hw, 8, 1);
+  const StepCost plain = step_cost(r, 1, 1, 1000);
+  const double bw = hw.intra_node_bw_bytes_per_s * r.efficiency.comm_bw;
+  const double hop = hw.hop_latency_s + r.efficiency.comm_hop_overhead_s;
+  const double outside = all_reduce_s(8192 * 2.0, 8, bw, hw.collective_start_latency_s, hop) +
+                         all_gather_s(128256 * 2.0, 8, bw, hw.collective_start_latency_s, hop);
+  const int comm = static_cast<int>(Part::comm), hidden = static_cast<int>(Part::comm_hidden);
+  const double layers_comm = plain.part_s[comm] - outside;
+  ASSERT_GT(layers_comm, 0);
+  r.efficiency.comm_overlap = 1;
+  const StepCost full = step_cost(r, 1, 1, 1000);
+  EXPECT_NEAR(full.part_s[hidden], -layers_comm, 1e-12);
+  EXPECT_NEAR(full.time_s, plain.time_s - layers_comm, 1e-12);
+  r.efficiency.comm_overlap = 0.5;
+  EXPECT_NEAR(step_cost(r, 1, 1, 1000).part_s[hidden], -0.5 * layers_comm, 1e-12);
+  EXPECT_DOUBLE_EQ(plain.part_s[hidden], 0.0);
+  // Parts still sum to the step time.
+  double sum = 0;
+  for (double p : full.part_s) sum += p;
+  EXPECT_NEAR(sum, full.time_s, 1e-12);
+}

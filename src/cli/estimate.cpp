@@ -103,6 +103,7 @@ void register_estimate(CLI::App& app) {
     perf::Workload wl;
     std::int64_t concurrency = 0;
     bool json = false, a2a_dedup = false;
+    double overlap = 0;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("estimate", "Analytic latency, throughput and memory of one deployment");
@@ -119,6 +120,9 @@ void register_estimate(CLI::App& app) {
       ->check(CLI::Range(0, 64));
   cmd->add_option("--spec-acceptance", o->spec.acceptance,
                   "Probability that a drafted token is accepted given the earlier ones were (default 0.7)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--overlap", o->overlap,
+                  "Share (0-1) of each layer's collectives hidden behind its compute (two-batch overlap); default 0")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--a2a-dedup", o->a2a_dedup,
                 "Expert-parallel all-to-all sends each token once per remote node (DeepEP-style) instead of once per remote expert");
@@ -194,6 +198,7 @@ void register_estimate(CLI::App& app) {
       eff_label = fmt::format("{} {} calibration", c->backend, c->precision);
     }
     r.efficiency.a2a_node_dedup = o->a2a_dedup;
+    r.efficiency.comm_overlap = o->overlap;
     MeasuredRouting measured;
     if (!o->routing.empty()) {
       measured = measure_routing(o->routing, o->placement, model, hw, r.parallel.ep);

@@ -11,7 +11,7 @@ namespace moeplan::perf {
 
 const char* part_name(Part p) {
   static const char* names[] = {"attn_proj", "attn_core", "dense_ffn", "moe_experts", "moe_shared", "router",
-                                "embed_lmhead", "elementwise", "comm", "pipeline", "overhead"};
+                                "embed_lmhead", "elementwise", "comm", "comm_hidden", "pipeline", "overhead"};
   return names[static_cast<int>(p)];
 }
 
@@ -240,6 +240,10 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
       if (eff.elementwise_ops) {
         // Two norms and two residual adds: each reads and writes the hidden state.
         layer.add(Part::elementwise, op_cost(c.core_dev, 0, 8 * T * H * c.ab * eff.elementwise_factor, 1.0));
+      }
+      if (eff.comm_overlap > 0) {
+        const double comm = layer.part_s[static_cast<int>(Part::comm)];
+        layer.add_time(Part::comm_hidden, -eff.comm_overlap * std::min(comm, layer.time_s - comm));
       }
       for (int p = 0; p < kParts; ++p) out.part_s[p] += layer.part_s[p] * n;
       out.time_s += layer.time_s * n;

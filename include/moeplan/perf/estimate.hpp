@@ -52,6 +52,7 @@ enum class Part : int {
   embed_lmhead,
   elementwise,   // norms and residual adds as memory traffic
   comm,          // TP/EP collectives
+  comm_hidden,   // <= 0: the part of the layers' collectives overlapped with compute
   pipeline,      // PP hand-offs between stages
   overhead,      // per-step fixed cost
   count

@@ -47,6 +47,11 @@ struct Efficiency {
   // Expert-parallel all-to-all deduplicated per node (DeepEP-style) instead of one send per
   // (token, remote expert); see ep_dispatch_bytes().
   bool a2a_node_dedup = false;
+  // Share of each layer's collectives hidden behind the layer's compute (two micro-batches
+  // interleaved so one communicates while the other computes, as SGLang's two-batch overlap
+  // and DeepSeek's DualPipe do): a layer costs compute + comm - overlap x min(compute, comm).
+  // 0: none; 1: max(compute, comm).
+  double comm_overlap = 0;
   bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
   bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)
   bool embedding_as_gemm = false;    // GenZ: embedding = T x V x H GEMM in prefill, free in decode
