@@ -97,3 +97,66 @@ TEST(PerfHardware, ExampleSystemFileLoads) {
   EXPECT_DOUBLE_EQ(h.nccl_mem_for(8), 411041792.0);  // the largest listed group at or below 8
   EXPECT_DOUBLE_EQ(h.collective_start_latency_s, 1e-5);
 }
+
+// moeplan's own schema: the wafer example file is the wafer_mesh_6x6 preset, field by field.
+TEST(PerfHardware, NativeSchemaWaferMatchesPreset) {
+  const Hardware f = load_hardware((moeplan::testing::source_dir() / "examples/hardware/wafer-mesh-6x6.yaml").string());
+  const Hardware p = load_hardware("wafer_mesh_6x6");
+  EXPECT_EQ(f.name, "wafer_mesh_6x6");
+  EXPECT_EQ(f.topology, Hardware::Topology::mesh2d);
+  EXPECT_EQ(p.topology, Hardware::Topology::mesh2d);
+  EXPECT_EQ(f.mesh_rows, 6);
+  EXPECT_EQ(f.mesh_cols, p.mesh_cols);
+  EXPECT_EQ(f.gpus_per_node, 36);
+  EXPECT_EQ(f.gpus_per_node, p.gpus_per_node);
+  for (auto m : {&Hardware::bf16_flops_per_s, &Hardware::fp8_flops_per_s, &Hardware::int8_ops_per_s, &Hardware::fp4_flops_per_s,
+                 &Hardware::mem_bw_bytes_per_s, &Hardware::mem_bw_empirical_fraction, &Hardware::mem_op_latency_s,
+                 &Hardware::mem_capacity_bytes, &Hardware::intra_node_bw_bytes_per_s, &Hardware::inter_node_bw_bytes_per_s,
+                 &Hardware::p2p_latency_s, &Hardware::collective_start_latency_s, &Hardware::hop_latency_s,
+                 &Hardware::other_mem_bytes})
+    EXPECT_DOUBLE_EQ(f.*m, p.*m);
+}
+
+TEST(PerfHardware, NativeSchemaSwitchAndErrors) {
+  moeplan::testing::TempDir dir;
+  const std::string path = dir.file("n.yaml");
+  const std::string dev = "device: {memory_bytes: 8e10, memory_bandwidth_bytes_per_s: 3e12, flops_per_s: {bf16: 1e15}}\n";
+  moeplan::testing::write_text(path, "moeplan_hardware: 1\n" + dev +
+                                         "cluster: {devices_per_node: 4, intra_node_bandwidth_bytes_per_s: 4e11, "
+                                         "inter_node_bandwidth_bytes_per_s: 2.5e10, hop_latency_s: 1e-6}\n"
+                                         "collective_buffer_bytes: {4: 1e8}\n");
+  const Hardware h = load_hardware_file(path);
+  EXPECT_EQ(h.name, "n");  // the file stem when the file does not name itself
+  EXPECT_EQ(h.topology, Hardware::Topology::switched);
+  EXPECT_EQ(h.gpus_per_node, 4);
+  EXPECT_DOUBLE_EQ(h.mem_bw_empirical_fraction, 1.0);
+  EXPECT_DOUBLE_EQ(h.flops_per_s(DType::fp8), 1e15);  // no fp8 peak: bf16
+  EXPECT_DOUBLE_EQ(h.hop_latency_s, 1e-6);
+  EXPECT_DOUBLE_EQ(h.nccl_mem_for(8), 1e8);
+  auto field_of = [&](const std::string& text) {
+    moeplan::testing::write_text(path, text);
+    try {
+      load_hardware_file(path);
+    } catch (const moeplan::Error& e) {
+      EXPECT_EQ(e.kind(), moeplan::ErrorKind::bad_input);
+      return e.where().field;
+    }
+    return std::string("(accepted)");
+  };
+  const std::string cl = "cluster: {devices_per_node: 4, intra_node_bandwidth_bytes_per_s: 4e11, inter_node_bandwidth_bytes_per_s: 2.5e10}\n";
+  EXPECT_EQ(field_of("moeplan_hardware: 2\n" + dev + cl), "moeplan_hardware");
+  EXPECT_EQ(field_of("moeplan_hardware: 1\n" + dev + cl + "memory: 1\n"), "memory");
+  EXPECT_EQ(field_of("moeplan_hardware: 1\ndevice: {memory_bytes: 8e10, memory_bandwidth_bytes_per_s: 3e12}\n" + cl),
+            "device.flops_per_s");
+  EXPECT_EQ(field_of("moeplan_hardware: 1\n" + dev +
+                     "cluster: {devices_per_node: 4, topology: mesh2d, mesh: {rows: 3, cols: 2}, "
+                     "intra_node_bandwidth_bytes_per_s: 4e11, inter_node_bandwidth_bytes_per_s: 2.5e10}\n"),
+            "cluster.mesh");
+  EXPECT_EQ(field_of("moeplan_hardware: 1\n" + dev +
+                     "cluster: {devices_per_node: 4, topology: torus, intra_node_bandwidth_bytes_per_s: 4e11, "
+                     "inter_node_bandwidth_bytes_per_s: 2.5e10}\n"),
+            "cluster.topology");
+  EXPECT_EQ(field_of("moeplan_hardware: 1\n" + dev +
+                     "cluster: {devices_per_node: 4, intra_node_bandwidth_bytes_per_s: 400, inter_node_bandwidth_bytes_per_s: 2.5e10}\n"),
+            "cluster.intra_node_bandwidth_bytes_per_s");
+}

@@ -312,3 +312,34 @@ TEST(PerfOverlap, LayerCollectivesHideBehindCompute) {
   for (double p : full.part_s) sum += p;
   EXPECT_NEAR(sum, full.time_s, 1e-12);
 }
+
+// A 2-D mesh (wafer): 36 dies of a 6 x 6 mesh each sending 1e6 bytes over 1e12 B/s links:
+// the cut carries 36^2 x 1e6 / (4 x 35) per direction over 6 links = 1.542857e-6 s, more
+// than the injection bound 1e6 / 4e12.
+TEST(PerfMesh, AllToAllByHand) {
+  EXPECT_NEAR(mesh_all_to_all_transfer_s(1e6, 36, 6, 6, 1e12), 1296e6 / 140 / 6e12, 1e-18);
+  EXPECT_NEAR(mesh_all_to_all_transfer_s(1e6, 2, 1, 2, 1e12), 1e6 / 1e12, 1e-18);  // two dies, one link
+  EXPECT_EQ(sub_mesh(36, 6, 6), std::make_pair(6, 6));
+  EXPECT_EQ(sub_mesh(8, 6, 6), std::make_pair(2, 4));
+  EXPECT_EQ(sub_mesh(32, 6, 6), std::make_pair(6, 6));  // no 32-die rectangle fits: the region holding them
+  EXPECT_EQ(sub_mesh(7, 6, 6), std::make_pair(3, 3));
+  EXPECT_EQ(sub_mesh(12, 2, 8), std::make_pair(2, 6));
+}
+
+// DeepSeek-V3 decode on 32 dies of the wafer preset (tp 1, dp 32, ep 32): each MoE layer's
+// dispatch and combine = 2 x (start + (6 + 6)/3 hops + transfer), transfer = the mesh bound on
+// the T x k x H x 2 x 31/32 bytes a die sends; no other collective at tp 1.
+TEST(PerfMesh, WaferExpertAllToAll) {
+  const ModelSpec m = load_model("deepseek-v3");
+  const Hardware hw = load_hardware("wafer_mesh_6x6");
+  EstimateRequest r = request(m, hw, 1, 64);
+  r.parallel.dp = 32;
+  r.parallel.ep = 32;
+  const StepCost s = step_cost(r, 64, 1, 1000);
+  const double T = 2;  // 64 sequences over 32 ranks
+  const double bytes = T * 8 * 7168 * 2 * 31.0 / 32;
+  const double bw = hw.intra_node_bw_bytes_per_s * r.efficiency.comm_bw;
+  const double hop = hw.hop_latency_s + r.efficiency.comm_hop_overhead_s;
+  const double layer = 2 * (hw.collective_start_latency_s + 4 * hop + mesh_all_to_all_transfer_s(bytes, 32, 6, 6, bw));
+  EXPECT_NEAR(s.part_s[static_cast<int>(Part::comm)], layer * m.num_moe_layers(), 1e-12);
+}

@@ -86,6 +86,29 @@ std::vector<Hardware> make_presets() {
   g.hop_latency_s = 1e-6;
   g.p2p_latency_s = 1e-6;
   v.push_back(g);
+  // An illustrative wafer (the kind of platform of Paper C's case study; the numbers are
+  // moeplan's assumption, not a product): 36 H100-class dies (80 GB HBM at 3.35 TB/s each) in
+  // a 6 x 6 mesh of 1.5 TB/s die-to-die links each way, 50 ns per hop, 2 us collective start,
+  // 50 GB/s per die off the wafer. Same numbers as examples/hardware/wafer-mesh-6x6.yaml.
+  Hardware w;
+  w.name = "wafer_mesh_6x6";
+  w.bf16_flops_per_s = 989e12;
+  w.fp8_flops_per_s = 1979e12;
+  w.int8_ops_per_s = 1979e12;
+  w.mem_bw_bytes_per_s = 3.35e12;
+  w.mem_bw_empirical_fraction = 0.8;
+  w.mem_capacity_bytes = 80e9;
+  w.gpus_per_node = 36;
+  w.topology = Hardware::Topology::mesh2d;
+  w.mesh_rows = 6;
+  w.mesh_cols = 6;
+  w.intra_node_bw_bytes_per_s = 1.5e12;
+  w.inter_node_bw_bytes_per_s = 50e9;
+  w.collective_start_latency_s = 2e-6;
+  w.p2p_latency_s = 2e-6;
+  w.hop_latency_s = 50e-9;
+  w.other_mem_bytes = 2e9;
+  v.push_back(w);
   return v;
 }
 

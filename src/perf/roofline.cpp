@@ -107,6 +107,27 @@ double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double in
   return start_s + (n - 1.0) * hop_s + std::max(b.intra / intra_bw, b.inter > 0 ? b.inter / inter_bw : 0.0);
 }
 
+double mesh_all_to_all_transfer_s(double bytes, int n, int rows, int cols, double link_bw) {
+  if (n <= 1 || bytes <= 0) return 0;
+  const double dn = n;
+  const double cut = dn * dn * bytes / (4 * (dn - 1)) / (std::min(rows, cols) * link_bw);
+  return std::max(cut, bytes / (4 * link_bw));
+}
+
+std::pair<int, int> sub_mesh(int n, int rows, int cols) {
+  const int lo = std::min(rows, cols), hi = std::max(rows, cols);
+  if (n >= lo * hi) return {lo, hi};
+  for (int r = static_cast<int>(std::sqrt(static_cast<double>(n))); r >= 1; --r)
+    if (n % r == 0 && r <= lo && n / r <= hi) return {r, n / r};
+  int r = std::min(lo, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)))));
+  int c = (n + r - 1) / r;
+  if (c > hi) {
+    c = hi;
+    r = (n + hi - 1) / hi;
+  }
+  return {r, c};
+}
+
 double expected_distinct_experts(double e, double k, double tokens) {
   if (e <= 0 || tokens <= 0) return 0;
   if (k >= e) return e;

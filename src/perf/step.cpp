@@ -170,8 +170,18 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
     const AllToAllBytes b = c.traffic ? ep_dispatch_bytes(T, H * c.ab, *c.traffic, c.eff.a2a_node_dedup)
                                       : ep_dispatch_bytes(T, H * c.ab, static_cast<double>(c.m.top_k), n,
                                                           c.hw.gpus_per_node, c.eff.a2a_node_dedup);
-    t += 2 * ep_all_to_all_s(b, n, c.hw.intra_node_bw_bytes_per_s * c.eff.comm_bw,
-                             c.hw.inter_node_bw_bytes_per_s * c.eff.comm_bw, c.hw.collective_start_latency_s, c.hop_s);
+    const double intra_bw = c.hw.intra_node_bw_bytes_per_s * c.eff.comm_bw;
+    const double inter_bw = c.hw.inter_node_bw_bytes_per_s * c.eff.comm_bw;
+    if (c.hw.topology == Hardware::Topology::mesh2d) {
+      // On a wafer the in-mesh part is bounded by the mesh's bisection, not a switch.
+      const int dies = std::min(n, c.hw.gpus_per_node);
+      const auto [rows, cols] = sub_mesh(dies, c.hw.mesh_rows, c.hw.mesh_cols);
+      const double transfer = std::max(mesh_all_to_all_transfer_s(b.intra, dies, rows, cols, intra_bw),
+                                       b.inter > 0 ? b.inter / inter_bw : 0.0);
+      t += 2 * (c.hw.collective_start_latency_s + (rows + cols) / 3.0 * c.hop_s + transfer);
+    } else {
+      t += 2 * ep_all_to_all_s(b, n, intra_bw, inter_bw, c.hw.collective_start_latency_s, c.hop_s);
+    }
   } else {
     t += all_reduce(c, act, c.s.tp, c.tp_bw);
   }

@@ -31,19 +31,27 @@ struct Hardware {
   double hop_latency_s = 0;               // added per ring step of a collective
   double other_mem_bytes = 0;             // runtime reserve per GPU
   std::map<int, double> nccl_mem_bytes;   // GPUs in the group -> NCCL buffers per GPU
+  // How the devices of one node connect: a switch (every pair at intra_node_bw), or a 2-D mesh
+  // of mesh_rows x mesh_cols dies (a wafer) whose neighbour links carry intra_node_bw each way.
+  enum class Topology { switched, mesh2d };
+  Topology topology = Topology::switched;
+  int mesh_rows = 0, mesh_cols = 0;
 
   // Peak for computing in `t` (bf16 for 16/32-bit formats; fp4 falls back to fp8, then bf16).
   double flops_per_s(DType t) const;
   double nccl_mem_for(int gpus) const;
 };
 
-// Reads AIConfigurator's system YAML (gpu / node / misc sections, plain SI numbers). `name`
-// becomes Hardware::name. Throws Error{bad_input} naming the key when one is missing or bad.
+// Reads a system YAML: AIConfigurator's schema (gpu / node / misc sections, plain SI numbers),
+// or moeplan's own (`moeplan_hardware: 1`, unit-named keys, switch or 2-D mesh topology;
+// docs/formats.md). `name` becomes Hardware::name unless the file names itself. Throws
+// Error{bad_input} naming the key when one is missing, unknown or out of range.
 Hardware parse_hardware_yaml(const std::string& text, const std::string& file, const std::string& name);
 Hardware load_hardware_file(const std::string& path);
 
 // Built-in presets: the 14 AIConfigurator systems (same names and numbers), plus mi300x,
-// mi325x, tpu_v5p, gaudi3 and genz_h100 (GenZ's H100_GPU preset with GenZ's unit rules).
+// mi325x, tpu_v5p, gaudi3, genz_h100 (GenZ's H100_GPU preset with GenZ's unit rules) and
+// wafer_mesh_6x6 (a wafer of 36 H100-class dies in a 2-D mesh; docs/perf-model.md).
 std::span<const Hardware> hardware_presets();
 
 // A preset name or a YAML path. Unknown names that are not files: Error{usage} listing presets.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "moeplan/perf/dtype.hpp"
 #include "moeplan/perf/hardware.hpp"
@@ -115,6 +116,17 @@ struct AllToAllBytes {
 };
 AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, double k, int n, int per_node, bool node_dedup);
 double ep_all_to_all_s(const AllToAllBytes& b, int n, double intra_bw, double inter_bw, double start_s, double hop_s);
+
+// All-to-all among n dies occupying an r x c region of a 2-D mesh (neighbour links of link_bw
+// each way; a wafer): every die sends `bytes` spread uniformly over the other n - 1. The cut
+// across the longer side (min(r, c) links each way) carries n^2 x bytes / (4 (n - 1)) per
+// direction, and a die injects over at most 4 links, so the transfer takes
+//   max(n^2 x bytes / (4 (n - 1) min(r, c) link_bw), bytes / (4 link_bw));
+// the MoE layer adds the collective start and (r + c)/3 hops (the mean Manhattan distance).
+double mesh_all_to_all_transfer_s(double bytes, int n, int rows, int cols, double link_bw);
+// The r x c region n dies of a rows x cols mesh occupy: the most square exact rectangle that
+// fits, else the most square region that holds them (32 dies of a 6 x 6 wafer: 6 x 6).
+std::pair<int, int> sub_mesh(int n, int rows, int cols);
 
 // Expert-parallel traffic measured on a routing trace under a placement (`moeplan traffic`):
 // sends per token and MoE layer, replacing the uniform shares above.
