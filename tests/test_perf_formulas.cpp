@@ -191,3 +191,84 @@ TEST(PerfFormulas, StackTermsByHand) {
   o.efficiency.elementwise_factor = 3;
   EXPECT_NEAR(step(o) - with_ew, 32 * 2 * 8 * 4 * 4096 * 2.0 / (3400.0 * 1073741824.0), 1e-12);
 }
+
+TEST(PerfFormulas, BusiestRankByHand) {
+  // E[max of n standard normals]: 1/sqrt(pi) at n = 2, 3/(2 sqrt(pi)) at n = 3 (exact); the
+  // table interpolates in log2 n between powers of two.
+  EXPECT_EQ(expected_max_std_normal(1), 0.0);
+  EXPECT_NEAR(expected_max_std_normal(2), 1 / std::sqrt(M_PI), 1e-4);
+  EXPECT_NEAR(expected_max_std_normal(3), 3 / (2 * std::sqrt(M_PI)), 0.015);
+  EXPECT_NEAR(expected_max_std_normal(8), 1.4236, 1e-4);
+  // 24 assignments over 8 ranks: mean 3, variance 24 x 1/8 x 7/8 = 2.625; busiest
+  // 3 + 1.4236 x sqrt(2.625) = 5.3065; capped at the whole load.
+  EXPECT_NEAR(busiest_of(3, 2.625, 8, 24), 3 + 1.4236 * std::sqrt(2.625), 1e-9);
+  EXPECT_EQ(busiest_of(3, 2.625, 8, 4), 4.0);
+  EXPECT_EQ(busiest_of(3, 2.625, 1, 24), 3.0);
+}
+
+TEST(PerfFormulas, ExpertParallelStepWaitsForTheBusiestRank) {
+  // DeepSeek-V2-Lite (64 experts, top-6, hidden 2048, expert FFN 1408) at TP8 x EP8 in GenZ
+  // mode (no overheads, latencies or ramp), decoding 4 sequences: the routed-expert part is the
+  // two grouped GEMMs of the busiest rank, per MoE layer.
+  ModelSpec m = load_model("deepseek-v2-lite");
+  Hardware hw = load_hardware("genz_h100");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.tp = 8;
+  r.parallel.ep = 8;
+  r.efficiency = Efficiency::genz();
+  const StepSegment dec{4, 1, 100};
+  const StepCost s = step_cost(r, std::span<const StepSegment>(&dec, 1));
+  // 4 x 6 = 24 assignments over 8 ranks (busiest 5.3065); each rank's 8 experts are touched
+  // with p = 1 - (58/64)^4 each: busiest 8p + 1.4236 sqrt(8p(1-p)), at most 8.
+  const double assigned = 3 + 1.4236 * std::sqrt(24.0 / 8 * 7 / 8);
+  const double p = 1 - std::pow(58.0 / 64, 4);
+  const double touched = std::min(8.0, 8 * p + 1.4236 * std::sqrt(8 * p * (1 - p)));
+  const Device d = make_device(hw, r.efficiency, DType::bf16);
+  const double layer = grouped_gemm_cost(d, assigned, touched, 2048, 2 * 1408, 2, 2, r.efficiency.gemm).time_s +
+                       grouped_gemm_cost(d, assigned, touched, 1408, 2048, 2, 2, r.efficiency.gemm).time_s;
+  int moe_layers = 0;
+  for (const LayerSpec& l : m.layers) moe_layers += l.moe ? 1 : 0;
+  EXPECT_EQ(moe_layers, 26);
+  EXPECT_NEAR(s.part_s[static_cast<int>(Part::moe_experts)], moe_layers * layer, 1e-15);
+  // Without EP (one rank holds every expert) the mean is the busiest: 24 rows, 64p experts.
+  r.parallel.ep = 1;
+  const StepCost one = step_cost(r, std::span<const StepSegment>(&dec, 1));
+  const Device d1 = make_device(hw, r.efficiency, DType::bf16);
+  const double f1 = 1408.0 / 8;  // MoE-TP 8
+  const double layer1 = grouped_gemm_cost(d1, 24, 64 * p, 2048, 2 * f1, 2, 2, r.efficiency.gemm).time_s +
+                        grouped_gemm_cost(d1, 24, 64 * p, f1, 2048, 2, 2, r.efficiency.gemm).time_s;
+  EXPECT_NEAR(one.part_s[static_cast<int>(Part::moe_experts)], moe_layers * layer1, 1e-15);
+}
+
+TEST(PerfFormulas, AllToAllAcrossNodesPaysP2pLatencyPerRemotePeer) {
+  // DeepSeek-V2-Lite with attention DP 16 x EP 16 on two 8-GPU H100 nodes, decoding 32
+  // sequences (2 tokens per GPU): each MoE layer's dispatch and combine exchange with 15 peers,
+  // 8 of them on the other node, and each of those exchanges pays the system's p2p latency on
+  // top of the NVLink / NIC transfer (ep_all_to_all_s): 26 MoE layers x 2 x (that + 8 x p2p);
+  // with node dedup one remote node, 1 x p2p. The comm part less the all-to-alls is 0 (tp 1).
+  ModelSpec m = load_model("deepseek-v2-lite");
+  Hardware hw = load_hardware("h100_sxm");
+  ASSERT_EQ(hw.gpus_per_node, 8);
+  ASSERT_GT(hw.p2p_latency_s, 0);
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.dp = 16;
+  r.parallel.ep = 16;
+  r.efficiency = Efficiency::defaults();
+  const StepSegment dec{32, 1, 100};
+  const double token_bytes = 2048 * 2.0;  // hidden x bf16 activations
+  const double hop = hw.hop_latency_s + r.efficiency.comm_hop_overhead_s;
+  auto a2a = [&](bool dedup) {
+    const AllToAllBytes b = ep_dispatch_bytes(2, token_bytes, 6, 16, 8, dedup);
+    return ep_all_to_all_s(b, 16, hw.intra_node_bw_bytes_per_s * r.efficiency.comm_bw,
+                           hw.inter_node_bw_bytes_per_s * r.efficiency.comm_bw, hw.collective_start_latency_s, hop);
+  };
+  const double comm = step_cost(r, std::span<const StepSegment>(&dec, 1)).part_s[static_cast<int>(Part::comm)];
+  EXPECT_NEAR(comm, 26 * 2 * (a2a(false) + 8 * hw.p2p_latency_s), 1e-12);
+  r.efficiency.a2a_node_dedup = true;
+  const double dedup = step_cost(r, std::span<const StepSegment>(&dec, 1)).part_s[static_cast<int>(Part::comm)];
+  EXPECT_NEAR(dedup, 26 * 2 * (a2a(true) + 1 * hw.p2p_latency_s), 1e-12);
+}

@@ -161,3 +161,22 @@ TEST(PerfModelConfig, ParameterCountsMatchPublished) {
   expect_near_rel(lite.total, 15.7e9, 0.01, "v2-lite total");
   expect_near_rel(lite.active - 102400.0 * 2048, 2.4e9, 0.025, "v2-lite active");
 }
+
+TEST(PerfModelConfig, ExpertScaleBytes) {
+  // Kimi-K2.5: compressed-tensors int4, strategy "group", group_size 32 -> one bf16 scale per
+  // 32 weights, 2/32 B each: 0.5 + 0.0625 = 0.5625 B per expert weight.
+  ModelSpec kimi = load_model("kimi-k2.5");
+  EXPECT_EQ(kimi.weights.experts, DType::int4);
+  EXPECT_DOUBLE_EQ(kimi.weights.expert_scale_bytes, 2.0 / 32);
+  EXPECT_DOUBLE_EQ(expert_weight_bytes(kimi.weights), 0.5625);
+  // gpt-oss: mxfp4, one e8m0 byte per 32 -> 0.5 + 1/32.
+  ModelSpec oss = load_model("gpt-oss-120b");
+  EXPECT_DOUBLE_EQ(expert_weight_bytes(oss.weights), 0.5 + 1.0 / 32);
+  // DeepSeek-V3: fp8 with 128 x 128 blocks, an fp32 scale each -> 1 + 4/16384.
+  ModelSpec ds = load_model("deepseek-v3");
+  EXPECT_DOUBLE_EQ(expert_weight_bytes(ds.weights), 1 + 4.0 / 16384);
+  // Unquantized experts carry none; an overridden format drops the checkpoint's scales.
+  EXPECT_DOUBLE_EQ(expert_weight_bytes(load_model("qwen3-235b-a22b").weights), 2.0);
+  kimi.weights.experts = DType::fp8;
+  EXPECT_DOUBLE_EQ(expert_weight_bytes(kimi.weights), 1.0);
+}

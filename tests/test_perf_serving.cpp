@@ -67,9 +67,15 @@ TEST(PerfServing, AggregatedByHand) {
   p.ttft_factor_log2c = 0.5;
   const ServingWorkload w{16, 1024, 256};
   ServingEstimate e = serve_aggregated(f.r, w, p);
-  // TPOT: 16 decodes at context 1024 + 128, plus 16/256 of a 1024-token prefill per step.
-  const std::array<StepSegment, 2> mixed{StepSegment{16, 1, 1024 + 128 - 1}, StepSegment{16.0 / 256, 1024, 0}};
-  EXPECT_DOUBLE_EQ(e.tpot_s, step_cost(f.r, mixed).time_s);
+  // TPOT: 16 decodes at context 1024 + 128; 16/256 new prompts per step, one chunk each
+  // (1024 < 8192 - 16), so a fraction f = 1/16 of the steps carries one 1024-token prompt and
+  // the rest are pure decode steps: TPOT = 15/16 x decode + 1/16 x (decode + prompt).
+  const StepSegment dec{16, 1, 1024 + 128 - 1};
+  const std::array<StepSegment, 2> with{dec, StepSegment{1, 1024, 0}};
+  const double dec_s = step_cost(f.r, std::span<const StepSegment>(&dec, 1)).time_s;
+  EXPECT_DOUBLE_EQ(e.decode_step_s, dec_s);
+  EXPECT_NEAR(e.tpot_s, 15.0 / 16 * dec_s + 1.0 / 16 * step_cost(f.r, with).time_s, 1e-15);
+  EXPECT_DOUBLE_EQ(e.mixed_step_s, e.tpot_s);
   // TTFT: own prefill beside 15 decodes (one chunk: 1024 < 8192 - 16), times 2 + 0.5 log2(16) = 4.
   const std::array<StepSegment, 2> own{StepSegment{15, 1, 1024 + 128 - 1}, StepSegment{1, 1024, 0}};
   EXPECT_DOUBLE_EQ(e.prefill_service_s, step_cost(f.r, own).time_s);
@@ -138,4 +144,33 @@ TEST(PerfServing, EstimateCliAtAConcurrency) {
                                        "--concurrency", "4"}).exit_code, 2);
   EXPECT_EQ(moeplan::testing::run_cli({"estimate", "--model", "llama-3.1-8b", "--hardware", "h100_sxm", "--backend", "vllm",
                                        "--efficiency", "genz"}).exit_code, 2);
+}
+
+TEST(PerfServing, MixedStepWhenEveryStepCarriesPrompts) {
+  // 64 requests of 3000 + 8 tokens with a 1000-token budget: 64 - 64 = 936 tokens left beside
+  // the decodes, so ceil(3000 / 936) = 4 chunks of 750 tokens, and 64 x 4 / 8 = 32 chunks start
+  // per step: every step (f = 1) carries 32 chunks at the mean chunk position, past =
+  // (3000 - 750) / 2 = 1125.
+  Fixture f;
+  ServingParams p;
+  p.max_num_tokens = 1000;
+  ServingEstimate e = serve_aggregated(f.r, ServingWorkload{64, 3000, 8}, p);
+  const std::array<StepSegment, 2> with{StepSegment{64, 1, 3000 + 4 - 1}, StepSegment{32, 750, 1125}};
+  EXPECT_DOUBLE_EQ(e.tpot_s, step_cost(f.r, with).time_s);
+}
+
+TEST(PerfServing, MixedStepIsTheMeanOfItsSteps) {
+  // The mean step lies between the pure decode step and the step that carries a prompt, and
+  // its parts are the same mixture as its time.
+  Fixture f;
+  ServingEstimate e = serve_aggregated(f.r, ServingWorkload{8, 2048, 512}, ServingParams{});
+  const StepSegment dec{8, 1, 2048 + 256 - 1};
+  const std::array<StepSegment, 2> with{dec, StepSegment{1, 2048, 0}};
+  const StepCost d = step_cost(f.r, std::span<const StepSegment>(&dec, 1)), w = step_cost(f.r, with);
+  const double frac = 8.0 / 512;
+  EXPECT_NEAR(e.tpot_s, (1 - frac) * d.time_s + frac * w.time_s, 1e-15);
+  double parts = 0;
+  for (double s : e.decode.part_s) parts += s;
+  EXPECT_NEAR(parts, e.tpot_s, 1e-12);
+  EXPECT_NEAR(e.decode.bytes, (1 - frac) * d.bytes + frac * w.bytes, 1e-3);
 }

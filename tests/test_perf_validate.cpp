@@ -26,22 +26,35 @@ TEST(PerfValidate, SiliconAggregated) {
   for (const auto& s : j["skipped"]) EXPECT_FALSE(s["reason"].get<std::string>().empty());
   const auto& agg = j["by_subset"]["agg"];
   EXPECT_GE(agg["n"].get<int>(), 1500);
-  EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 12.5);
-  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 23.7);
+  EXPECT_LE(agg["median_abs_pct_error"]["tpot_s"].get<double>(), 11.0);
+  EXPECT_LE(agg["median_abs_pct_error"]["ttft_s"].get<double>(), 19.6);
   const auto& dense = j["by_subset"]["agg|dense"];
-  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 6.6);
+  EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 5.6);
   EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 12.5);
-  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 24.0);
-  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 45.3);
+  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 20.6);
+  EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 40.3);
   // Groups keyed model|system|backend|mode, each with n and per-metric errors.
   const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
   EXPECT_EQ(g["n"], 60);
   EXPECT_LE(g["median_abs_pct_error"]["tpot_s"].get<double>(), 6.8);
-  EXPECT_LE(j["by_group"]["moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 21.2);
-  // Graph-captured decode + per-sequence host overhead (docs/validation.md): SGLang MoE groups.
-  // Kimi-K2.5 vLLM went from 14.9% to 20.7% when the GEMM ramp was refitted (docs/validation.md).
-  EXPECT_LE(j["by_group"]["zhipuai/GLM-5|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 8.5);
-  EXPECT_LE(j["by_group"]["deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"]["median_abs_pct_error"]["tpot_s"].get<double>(), 49.5);
+  const auto tpot = [&](const char* group) { return j["by_group"][group]["median_abs_pct_error"]["tpot_s"].get<double>(); };
+  // The mean step as a mixture of pure decode steps and steps carrying prompt chunks
+  // (docs/validation.md): the SGLang MoE groups 49-62% -> 9-21%; Kimi-K2.5 vLLM 20.7% -> 22.5%,
+  // GLM-5 SGLang 8.0% -> 15.7%.
+  // Kimi-K2.5: 22.5% -> 20.0% with the int4 experts' bf16 group scales (2/32 B per weight).
+  EXPECT_LE(tpot("moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"), 20.5);
+  EXPECT_LE(tpot("zhipuai/GLM-5|h200_sxm|sglang|agg"), 16.2);
+  EXPECT_LE(tpot("deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"), 21.0);
+  EXPECT_LE(tpot("Qwen/Qwen3-235B-A22B-FP8|h200_sxm|sglang|agg"), 9.6);
+  EXPECT_LE(tpot("Qwen/Qwen3.5-397B-A17B|h200_sxm|sglang|agg"), 17.1);
+  // The busiest expert-parallel rank and the all-to-all's remote peers: the EP groups
+  // (docs/validation.md); MiniMax-M2.5 H100 runs attention DP 4 x EP 16 over two nodes.
+  EXPECT_LE(tpot("MiniMaxAI/MiniMax-M2.5|h100_sxm|vllm|agg"), 12.5);
+  EXPECT_LE(tpot("Qwen/Qwen3-235B-A22B-FP8|h100_sxm|trtllm|agg"), 9.9);
+  int over = 0;
+  for (const auto& [key, v] : j["by_group"].items())
+    if (key.ends_with("|agg") && v["n"].get<int>() >= 20 && v["median_abs_pct_error"]["tpot_s"].get<double>() > 20) ++over;
+  EXPECT_LE(over, 8);
 }
 
 TEST(PerfValidate, Splitwise) {

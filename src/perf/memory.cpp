@@ -31,7 +31,7 @@ double layer_weight_bytes(const ModelSpec& m, const Shard& s, const LayerSpec& l
   const double mats = m.gated_ffn ? 3 : 2;
   if (l.moe) {
     bytes += static_cast<double>(m.experts) / s.ep * mats * H * static_cast<double>(m.moe_ffn) / s.moe_tp *
-             dtype_bytes(m.weights.experts);
+             expert_weight_bytes(m.weights);
     bytes += mats * H * static_cast<double>(m.shared_ffn) / s.tp * dtype_bytes(m.weights.shared_experts);
     bytes += static_cast<double>(m.experts) * H * 2.0;  // router, bf16
   } else {

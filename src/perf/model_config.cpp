@@ -131,6 +131,14 @@ bool any_contains(const std::vector<std::string>& list, std::string_view needle)
                      [&](const std::string& s) { return s.find(needle) != std::string::npos; });
 }
 
+}  // namespace
+
+double expert_weight_bytes(const WeightDTypes& w) {
+  return dtype_bytes(w.experts) + (w.experts == w.expert_scale_format ? w.expert_scale_bytes : 0.0);
+}
+
+namespace {
+
 // quantization_config -> per-class weight formats. Modules listed as not converted keep the
 // checkpoint dtype.
 void read_quantization(const Reader& r, DType base, ModelSpec& m) {
@@ -140,10 +148,16 @@ void read_quantization(const Reader& r, DType base, ModelSpec& m) {
   if (!q->is_object()) r.fail("quantization_config", "expected an object");
   std::string method = str_at(*q, "quant_method");
   std::optional<DType> t;
+  double scale_bytes = 0;  // per quantized weight
   if (method == "fp8") {
     t = DType::fp8;
+    // Block-wise scales (fp32, one per weight_block_size block).
+    if (auto b = q->find("weight_block_size"); b != q->end() && b->is_array() && b->size() == 2 && (*b)[0].is_number() &&
+        (*b)[1].is_number() && (*b)[0].get<double>() >= 1 && (*b)[1].get<double>() >= 1)
+      scale_bytes = 4.0 / ((*b)[0].get<double>() * (*b)[1].get<double>());
   } else if (method == "mxfp4") {
     t = DType::fp4;
+    scale_bytes = 1.0 / 32;  // OCP MX: one e8m0 scale per 32 elements
   } else if (method == "compressed-tensors") {
     // The first config group's weight format: num_bits + type.
     if (auto g = q->find("config_groups"); g != q->end() && g->is_object()) {
@@ -154,12 +168,18 @@ void read_quantization(const Reader& r, DType base, ModelSpec& m) {
         std::string type = str_at(w, "type");
         if (bits == 4) t = type == "float" ? DType::fp4 : DType::int4;
         if (bits == 8) t = type == "float" ? DType::fp8 : DType::int8;
+        // strategy "group": one bf16 scale per group_size weights.
+        const int group_size = int_at(w, "group_size", 0);
+        if (str_at(w, "strategy") == "group" && group_size > 0) scale_bytes = 2.0 / group_size;
         break;
       }
     }
   } else if (method == "awq" || method == "gptq") {
     int bits = int_at(*q, "bits", 4);
     t = bits == 8 ? DType::int8 : DType::int4;
+    // fp16 scale per group (AWQ adds a packed zero point, half a byte, per group too).
+    const int group = int_at(*q, "group_size", 128);
+    if (group > 0) scale_bytes = (2.0 + (method == "awq" ? 0.5 : 0.0)) / group;
   } else if (method == "modelopt") {
     std::string algo = str_at(*q, "quant_algo");
     t = parse_dtype(algo);
@@ -175,6 +195,8 @@ void read_quantization(const Reader& r, DType base, ModelSpec& m) {
   m.weights.shared_experts = any_contains(skip, "shared_expert") ? base : *t;
   m.weights.dense_ffn = any_contains(skip, "mlp\\.(gate|up") ? base : *t;
   m.weights.experts = *t;
+  m.weights.expert_scale_bytes = scale_bytes;
+  m.weights.expert_scale_format = *t;
   // Embeddings and the LM head stay in the checkpoint dtype in every scheme seen.
   m.weights.embedding = base;
 }

@@ -134,6 +134,24 @@ double expected_distinct_experts(double e, double k, double tokens) {
   return e * (1.0 - std::pow(1.0 - k / e, tokens));
 }
 
+double expected_max_std_normal(double n) {
+  // E[max of n iid N(0,1)] at n = 1, 2, 4, ..., 4096 (numerical integration of
+  // x n phi(x) Phi(x)^(n-1)); linear in log2 n between them.
+  static constexpr double kTable[] = {0.0,    0.5642, 1.0294, 1.4236, 1.7660, 2.0697, 2.3437,
+                                      2.5946, 2.8269, 3.0439, 3.2482, 3.4418, 3.6261};
+  constexpr int kLast = static_cast<int>(sizeof(kTable) / sizeof(kTable[0])) - 1;
+  if (n <= 1) return 0;
+  const double l = std::log2(n);
+  if (l >= kLast) return kTable[kLast] + (l - kLast) * (kTable[kLast] - kTable[kLast - 1]);
+  const int i = static_cast<int>(l);
+  return kTable[i] + (l - i) * (kTable[i + 1] - kTable[i]);
+}
+
+double busiest_of(double mean, double var, double groups, double cap) {
+  if (groups <= 1 || mean <= 0) return std::min(mean, cap);
+  return std::min(cap, mean + expected_max_std_normal(groups) * std::sqrt(std::max(0.0, var)));
+}
+
 double attended_keys(double past, double q, double window, bool causal) {
   if (q <= 0) return 0;
   if (!causal) {

@@ -56,6 +56,28 @@ StepCost decode_work(const EstimateRequest& r, double seqs, double past, std::sp
   return it.combined();
 }
 
+// The mean step of a steady state that starts `chunks_per_step` prompt chunks of `chunk_len`
+// tokens (of prompts of `prompt_len`) per step on average beside the decode work of `seqs`
+// sequences at `past` (whose own cost is `dec_cost`): a fraction f = min(1, chunks_per_step /
+// dp) of the steps carries max(dp, chunks_per_step) chunks (one per attention-DP rank) at the
+// mean position of a chunk in its prompt; the others are pure decode steps. Weight reads,
+// touched experts and per-kernel overheads are paid per step, so spreading the chunks thinly
+// over every step would overcharge them.
+StepCost mixed_step_cost(const EstimateRequest& r, double seqs, double past, const StepCost& dec_cost,
+                         double chunks_per_step, double chunk_len, double prompt_len, double dp) {
+  if (chunks_per_step <= 0 || chunk_len <= 0) return dec_cost;
+  const double f = std::min(1.0, chunks_per_step / dp);
+  const StepSegment chunk{std::max(dp, chunks_per_step), chunk_len, std::max(0.0, (prompt_len - chunk_len) / 2)};
+  double tau = 1;
+  const StepCost with = decode_work(r, seqs, past, std::span<const StepSegment>(&chunk, 1), tau);
+  StepCost out;
+  out.time_s = (1 - f) * dec_cost.time_s + f * with.time_s;
+  out.flops = (1 - f) * dec_cost.flops + f * with.flops;
+  out.bytes = (1 - f) * dec_cost.bytes + f * with.bytes;
+  for (int i = 0; i < kParts; ++i) out.part_s[i] = (1 - f) * dec_cost.part_s[i] + f * with.part_s[i];
+  return out;
+}
+
 double capacity_from(const MemoryUse& m, double dp, double kv_memory_fraction) {
   double free = m.capacity_bytes_per_gpu - m.weights_bytes_per_gpu - m.reserved_bytes_per_gpu - m.activations_bytes_per_gpu;
   if (m.kv_cache_bytes_per_gpu <= 0) return 1e18;  // no KV cache (linear attention only)
@@ -100,16 +122,18 @@ ServingEstimate serve_aggregated(const EstimateRequest& r, const ServingWorkload
   double tau = 1;  // tokens per sequence and step (speculation: per iteration)
   const StepCost dec_cost = decode_work(r, b, past, {}, tau);
   e.decode_step_s = dec_cost.time_s;
-  // Steady state: every step starts b x tau / osl new requests on average, so each step also
-  // prefills b x tau x isl / osl prompt tokens (chunked prefill mixes them into the decode batch).
-  const StepSegment share{b * tau / osl, isl, 0};
-  e.decode = w.output_len > 1 ? decode_work(r, b, past, std::span<const StepSegment>(&share, 1), tau) : dec_cost;
-  e.mixed_step_s = e.decode.time_s;
-  // One request's prefill: its chunks ride in steps with the running decode batch (one
-  // prompt per attention-DP rank, the way the scheduler spreads them).
+  // One request's prefill runs in `chunks` chunks of at most the token budget left beside the
+  // decode batch (one prompt per attention-DP rank, the way the scheduler spreads them).
   const double dp = r.parallel.dp;
   const double budget = std::max(1.0, p.max_num_tokens - b / dp);
   const double chunks = std::ceil(isl / budget);
+  // Steady state: every step starts b x tau / osl new requests on average, i.e.
+  // b x tau x chunks / osl prompt chunks of isl / chunks tokens per step. They do not spread
+  // over every step: a fraction f of the steps carries chunks (one per attention-DP rank, or
+  // more when f would exceed 1), the rest are pure decode steps; TPOT is the mean step
+  // (mixed_step_cost) over the tokens per sequence and step.
+  e.decode = w.output_len > 1 ? mixed_step_cost(r, b, past, dec_cost, b * tau * chunks / osl, isl / chunks, isl, dp) : dec_cost;
+  e.mixed_step_s = e.decode.time_s;
   const StepSegment own{dp, isl, 0};
   double own_tau = 1;
   e.prefill = decode_work(r, std::max(0.0, b - dp), past, std::span<const StepSegment>(&own, 1), own_tau);

@@ -142,10 +142,19 @@ void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
   out.add(Part::router, gemm_cost(c.dense_dev, T_all, H, E, 2.0, c.ab, c.eff.gemm));
   // Routed experts: assignments on the busiest GPU, and the distinct experts whose weights it
   // must read (uniform routing).
-  const double assigned = T_all * k / s.ep * c.eff.moe_imbalance;
-  const double touched = std::min(E / s.ep, expected_distinct_experts(E, k, T_all) / s.ep * c.eff.moe_imbalance);
+  // With EP the step waits for the busiest rank: its share of the T_all x k assignments
+  // (binomial, p = 1 / ep) and of the touched experts (each of its E / ep experts touched with
+  // p = distinct / E), as the expected maximum over the ep ranks.
+  const double N = T_all * k, ep = s.ep;
+  // A routing trace (c.traffic) measured the busiest GPU itself: its imbalance replaces the spread.
+  const double p_touch = expected_distinct_experts(E, k, T_all) / E;
+  const double assigned =
+      (c.traffic ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * c.eff.moe_imbalance;
+  const double touched = std::min(
+      E / ep, (c.traffic ? E / ep * p_touch : busiest_of(E / ep * p_touch, E / ep * p_touch * (1 - p_touch), ep, E / ep)) *
+                  c.eff.moe_imbalance);
   const double f = static_cast<double>(m.moe_ffn) / s.moe_tp;
-  const double wb = dtype_bytes(m.weights.experts);
+  const double wb = expert_weight_bytes(m.weights);
   // Grouped GEMMs: one launch over every touched expert's rows; the efficiency ramp sees all
   // `assigned` rows (see grouped_gemm_cost).
   out.add(Part::moe_experts, grouped_gemm_cost(c.expert_dev, assigned, touched, H, in_mats * f, wb, c.ab, c.eff.gemm));
@@ -172,15 +181,21 @@ double layer_comm_s(const Ctx& c, bool moe, double T) {
                                                           c.hw.gpus_per_node, c.eff.a2a_node_dedup);
     const double intra_bw = c.hw.intra_node_bw_bytes_per_s * c.eff.comm_bw;
     const double inter_bw = c.hw.inter_node_bw_bytes_per_s * c.eff.comm_bw;
+    // Each exchange with a GPU on another node is a network transfer that pays the system's
+    // p2p latency (AIConfigurator files charge it once per collective, which holds inside an
+    // NVLink node only): n - g remote peers, or one per remote node with node dedup.
+    const int g = std::min(n, c.hw.gpus_per_node);
+    const double remote_peers = n <= g ? 0.0 : (c.eff.a2a_node_dedup ? static_cast<double>(n) / g - 1 : n - g);
+    const double remote_s = remote_peers * c.hw.p2p_latency_s;
     if (c.hw.topology == Hardware::Topology::mesh2d) {
       // On a wafer the in-mesh part is bounded by the mesh's bisection, not a switch.
       const int dies = std::min(n, c.hw.gpus_per_node);
       const auto [rows, cols] = sub_mesh(dies, c.hw.mesh_rows, c.hw.mesh_cols);
       const double transfer = std::max(mesh_all_to_all_transfer_s(b.intra, dies, rows, cols, intra_bw),
                                        b.inter > 0 ? b.inter / inter_bw : 0.0);
-      t += 2 * (c.hw.collective_start_latency_s + (rows + cols) / 3.0 * c.hop_s + transfer);
+      t += 2 * (c.hw.collective_start_latency_s + (rows + cols) / 3.0 * c.hop_s + transfer + remote_s);
     } else {
-      t += 2 * ep_all_to_all_s(b, n, intra_bw, inter_bw, c.hw.collective_start_latency_s, c.hop_s);
+      t += 2 * (ep_all_to_all_s(b, n, intra_bw, inter_bw, c.hw.collective_start_latency_s, c.hop_s) + remote_s);
     }
   } else {
     t += all_reduce(c, act, c.s.tp, c.tp_bw);

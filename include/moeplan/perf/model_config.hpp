@@ -42,7 +42,17 @@ struct WeightDTypes {
   DType shared_experts = DType::bf16;
   DType experts = DType::bf16;
   DType embedding = DType::bf16;  // input embedding and LM head
+  // Bytes of quantization scales per routed-expert weight, read with the weights: bf16 scales
+  // per group of 32 int4 weights add 2/32, mxfp4's e8m0 per 32 add 1/32, fp8 blocks of 128 x 128
+  // with fp32 scales add 4/16384; 0 for unquantized experts or unknown layouts. They hold for
+  // the checkpoint's format `expert_scale_format` only: experts overridden to another format
+  // (a --dtype, a measurement row) carry none.
+  double expert_scale_bytes = 0;
+  DType expert_scale_format = DType::bf16;
 };
+
+// Bytes per routed-expert weight: the format's bytes plus its quantization scales.
+double expert_weight_bytes(const WeightDTypes& w);
 
 struct ModelSpec {
   std::string name;        // file stem or zoo name

@@ -44,7 +44,9 @@ struct Efficiency {
   // per layer). Unfused eager stacks (separate fp32 kernels for each norm, bias, activation and
   // add, replicated over TP) move several times more.
   double elementwise_factor = 1;
-  double moe_imbalance = 1;      // busiest GPU's expert load / mean load
+  // Busiest GPU's expert load / mean load: measured from a routing trace (--routing), or an
+  // extra factor on top of the binomial spread of uniform routing (busiest_of); 1 = uniform.
+  double moe_imbalance = 1;
   // Expert-parallel all-to-all deduplicated per node (DeepEP-style) instead of one send per
   // (token, remote expert); see ep_dispatch_bytes().
   bool a2a_node_dedup = false;
@@ -141,6 +143,13 @@ AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, const EpTraff
 // Expected number of distinct experts hit when `tokens` tokens each pick `k` of `e` experts
 // uniformly: e * (1 - (1 - k/e)^tokens).
 double expected_distinct_experts(double e, double k, double tokens);
+
+// Expected maximum of n independent standard normal variables (0 at n <= 1; 1.4236 at 8).
+double expected_max_std_normal(double n);
+
+// The busiest of `groups` equal shares whose load has mean `mean` and variance `var` each
+// (normal approximation: mean + E[max of groups normals] x sd), at most `cap`.
+double busiest_of(double mean, double var, double groups, double cap);
 
 // Keys attended, summed over `q` new queries after `past` cached tokens: causal
 // sum_{i=1..q} min(past + i, window), or q * min(past + q, window) without the mask.

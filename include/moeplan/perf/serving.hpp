@@ -38,7 +38,7 @@ struct ServingEstimate {
   double running = 0;             // requests holding KV cache at once (<= concurrency)
   double kv_capacity = 0;         // requests whose final-context KV cache fits
   double decode_step_s = 0;       // a decode-only step of `running` sequences at the mean context
-  double mixed_step_s = 0;        // the same step carrying its steady-state share of prefill
+  double mixed_step_s = 0;        // the mean step: decode steps and steps carrying prompt chunks (TPOT)
   double prefill_service_s = 0;   // one request's own prefill (its chunks and the decode sharing them)
   double queue_s = 0;             // wait for a free KV slot when memory limits concurrency
   double kv_transfer_s = 0;       // disaggregated: prefill -> decode pool
@@ -46,8 +46,9 @@ struct ServingEstimate {
   double throughput_tokens_per_s_per_gpu = 0;
   int gpus = 0;
   StepCost prefill;  // the request's own prefill step (aggregated: beside the decode batch)
-  // The step TPOT is (aggregated: the mixed step; with speculation one iteration, drafts and
-  // verification, which yields several tokens per sequence: TPOT = its time / tokens).
+  // The step TPOT is (aggregated: the mean of decode steps and steps carrying prompt chunks;
+  // with speculation one iteration, drafts and verification, which yields several tokens per
+  // sequence: TPOT = its time / tokens).
   StepCost decode;
   // Per GPU with `running` requests' KV cache at their final context (aggregated; the decode
   // worker when disaggregated).
