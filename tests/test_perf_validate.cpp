@@ -31,7 +31,7 @@ TEST(PerfValidate, SiliconAggregated) {
   const auto& dense = j["by_subset"]["agg|dense"];
   EXPECT_LE(dense["median_abs_pct_error"]["tpot_s"].get<double>(), 5.6);
   EXPECT_LE(dense["median_abs_pct_error"]["ttft_s"].get<double>(), 12.5);
-  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 20.6);
+  EXPECT_LE(j["by_subset"]["agg|moe"]["median_abs_pct_error"]["tpot_s"].get<double>(), 18.8);
   EXPECT_LE(agg["p90_abs_pct_error"]["tpot_s"].get<double>(), 40.3);
   // Groups keyed model|system|backend|mode, each with n and per-metric errors.
   const auto& g = j["by_group"]["meta-llama/Llama-3.1-70B|h200_sxm|vllm|agg"];
@@ -41,8 +41,9 @@ TEST(PerfValidate, SiliconAggregated) {
   // The mean step as a mixture of pure decode steps and steps carrying prompt chunks
   // (docs/validation.md): the SGLang MoE groups 49-62% -> 9-21%; Kimi-K2.5 vLLM 20.7% -> 22.5%,
   // GLM-5 SGLang 8.0% -> 15.7%.
-  // Kimi-K2.5: 22.5% -> 20.0% with the int4 experts' bf16 group scales (2/32 B per weight).
-  EXPECT_LE(tpot("moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"), 20.5);
+  // Kimi-K2.5: 22.5% -> 20.0% with the int4 experts' bf16 group scales (2/32 B per weight),
+  // -> 15.2% with its unquantized attention, shared experts and dense FFNs kept in bf16.
+  EXPECT_LE(tpot("moonshotai/Kimi-K2.5|h200_sxm|vllm|agg"), 15.7);
   EXPECT_LE(tpot("zhipuai/GLM-5|h200_sxm|sglang|agg"), 16.2);
   EXPECT_LE(tpot("deepseek-ai/DeepSeek-R1|h200_sxm|sglang|agg"), 21.0);
   EXPECT_LE(tpot("Qwen/Qwen3-235B-A22B-FP8|h200_sxm|sglang|agg"), 9.6);
@@ -54,7 +55,7 @@ TEST(PerfValidate, SiliconAggregated) {
   int over = 0;
   for (const auto& [key, v] : j["by_group"].items())
     if (key.ends_with("|agg") && v["n"].get<int>() >= 20 && v["median_abs_pct_error"]["tpot_s"].get<double>() > 20) ++over;
-  EXPECT_LE(over, 8);
+  EXPECT_LE(over, 7);
 }
 
 TEST(PerfValidate, Splitwise) {

@@ -83,9 +83,12 @@ std::string prepare(const SiliconRow& r, Cache& cache, Prepared& out) {
   auto base = cache.model(zoo);
   out.hw = cache.hw(r.system);
   auto m = std::make_shared<ModelSpec>(*base);
-  // Weights follow the row; Hopper has no fp4 tensor cores, so fp4 GEMM modes leave the
-  // non-expert weights in the checkpoint's own format.
-  if (!(*g == DType::fp4 && out.hw->fp4_flops_per_s <= 0)) {
+  // Weights follow the row, except where a 4-bit mode cannot apply: Hopper has no fp4 tensor
+  // cores, and int4 weight-only GEMMs come from the checkpoint's own quantization (engines do
+  // not quantize to int4 online), so the modules it leaves out (Kimi-K2.5: attention, shared
+  // experts and dense FFNs in bf16) keep the checkpoint's format.
+  const bool keep_checkpoint = (*g == DType::fp4 && out.hw->fp4_flops_per_s <= 0) || *g == DType::int4;
+  if (!keep_checkpoint) {
     m->weights.attention = m->weights.dense_ffn = m->weights.shared_experts = *g;
   }
   m->weights.experts = *e;
