@@ -141,12 +141,12 @@ void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
   // Router logits in bf16, replicated.
   out.add(Part::router, gemm_cost(c.dense_dev, T_all, H, E, 2.0, c.ab, c.eff.gemm));
   // Routed experts: assignments on the busiest GPU, and the distinct experts whose weights it
-  // must read (uniform routing).
-  // With EP the step waits for the busiest rank: its share of the T_all x k assignments
-  // (binomial, p = 1 / ep) and of the touched experts (each of its E / ep experts touched with
-  // p = distinct / E), as the expected maximum over the ep ranks.
+  // must read. With EP the step waits for the busiest rank: under uniform routing its share of
+  // the T_all x k assignments (binomial, p = 1 / ep) and of the touched experts (each of its
+  // E / ep experts touched with p = distinct / E), as the expected maximum over the ep ranks;
+  // a routing trace (c.traffic) measured the busiest GPU itself, and its imbalance replaces the
+  // spread.
   const double N = T_all * k, ep = s.ep;
-  // A routing trace (c.traffic) measured the busiest GPU itself: its imbalance replaces the spread.
   const double p_touch = expected_distinct_experts(E, k, T_all) / E;
   const double assigned =
       (c.traffic ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * c.eff.moe_imbalance;
