@@ -79,9 +79,12 @@ std::string zoo_dir() {
 
 ModelSpec load_model(const std::string& what) {
   for (const ZooEntry& e : kZoo) {
-    std::string id = e.file;
-    id = id.substr(0, id.size() - 5);  // drop ".json"
-    if (auto pos = id.find("--"); pos != std::string::npos) id.replace(pos, 2, "/");
+    // "org--Name.json" -> "org/Name" (built by concatenation: GCC 12 warns, wrongly, on an
+    // in-place replace here).
+    const std::string file = e.file;
+    const std::string stem = file.substr(0, file.size() - 5);  // drop ".json"
+    const auto pos = stem.find("--");
+    const std::string id = pos == std::string::npos ? stem : stem.substr(0, pos) + "/" + stem.substr(pos + 2);
     if (what == e.name || what == id) {
       ModelSpec m = load_model_config((fs::path(zoo_dir()) / e.file).string());
       m.name = e.name;
