@@ -58,18 +58,6 @@ Precision apply_weight_dtype(ModelSpec& m, DType w) {
   return prec;
 }
 
-namespace {
-
-StepCost scaled(StepCost c, double f) {
-  c.time_s *= f;
-  c.flops *= f;
-  c.bytes *= f;
-  for (double& p : c.part_s) p *= f;
-  return c;
-}
-
-}  // namespace
-
 bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   const Workload& w = r.workload;
   why = parallel_problem(*r.model, r.parallel, w);
@@ -81,12 +69,6 @@ bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   e = Estimate{};
   e.gpus = r.parallel.gpus();
   e.memory = memory_use(r);
-  if (r.speculation.enabled()) {
-    const MemoryUse d = draft_memory(r);
-    e.memory.weights_bytes_per_gpu += d.weights_bytes_per_gpu;
-    e.memory.kv_cache_bytes_per_gpu += d.kv_cache_bytes_per_gpu;
-    e.memory.total_bytes_per_gpu += d.weights_bytes_per_gpu + d.kv_cache_bytes_per_gpu;
-  }
   if (!e.memory.fits()) {
     why = fit_problem(e.memory, r);
     return false;
@@ -97,7 +79,7 @@ bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   // step: pp slots.
   const double pp = r.parallel.pp, m = r.parallel.microbatches;
   const std::int64_t mb = w.batch / r.parallel.microbatches;
-  e.prefill = scaled(step_cost(r, mb, w.input_len, 0), (m + pp - 1) / pp);
+  e.prefill = step_cost(r, mb, w.input_len, 0).scaled((m + pp - 1) / pp);
   // Decode: GenZ prices the step producing the last token (context input + output); by
   // default the step at the mean context, so that TPOT x steps is the decode time.
   std::int64_t ctx = r.efficiency.decode_at_final_context ? w.input_len + w.output_len
@@ -106,10 +88,10 @@ bool try_estimate(const EstimateRequest& r, Estimate& e, std::string& why) {
   const double slots = std::max(m, pp) / pp;
   if (r.speculation.enabled()) {
     const SpecIteration it = speculative_iteration(r, static_cast<double>(mb), static_cast<double>(ctx - 1));
-    e.decode = scaled(it.combined(), slots);
+    e.decode = it.combined().scaled(slots);
     e.tokens_per_step = it.tokens_per_seq;
   } else {
-    e.decode = scaled(step_cost(r, mb, 1, ctx - 1), slots);
+    e.decode = step_cost(r, mb, 1, ctx - 1).scaled(slots);
   }
   e.ttft_s = e.prefill.time_s;
   e.tpot_s = e.decode.time_s / e.tokens_per_step;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "moeplan/perf/estimate.hpp"
+#include "moeplan/perf/speculative.hpp"
 #include "perf/shard.hpp"
 
 namespace moeplan::perf {
@@ -99,6 +100,12 @@ MemoryUse memory_use(const EstimateRequest& r) {
                                   static_cast<double>(m.heads + 2 * m.kv_heads) * m.head_dim / s.tp});
     mem.activations_bytes_per_gpu = T * (2 * H + wide) * ab + seqs * static_cast<double>(m.vocab) / s.tp * 4.0;
     mem.reserved_bytes_per_gpu = hw.other_mem_bytes + hw.nccl_mem_for(s.tp * s.dp);
+  }
+  // Speculative decoding: the draft's weights and KV cache sit beside the target's.
+  if (r.speculation.enabled()) {
+    const MemoryUse d = draft_memory(r);
+    mem.weights_bytes_per_gpu += d.weights_bytes_per_gpu;
+    mem.kv_cache_bytes_per_gpu += d.kv_cache_bytes_per_gpu;
   }
   mem.total_bytes_per_gpu = mem.weights_bytes_per_gpu + mem.kv_cache_bytes_per_gpu +
                             mem.activations_bytes_per_gpu + mem.reserved_bytes_per_gpu;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <span>
-#include <vector>
 
 #include "moeplan/io/error.hpp"
 #include "moeplan/perf/speculative.hpp"
@@ -31,14 +30,7 @@ MemoryUse one_request_memory(const EstimateRequest& r, std::int64_t context_toke
   one.workload.batch = r.parallel.dp;
   one.workload.input_len = std::max<std::int64_t>(1, context_tokens - 1);
   one.workload.output_len = 1;
-  MemoryUse m = memory_use(one);
-  if (r.speculation.enabled()) {
-    const MemoryUse d = draft_memory(one);
-    m.weights_bytes_per_gpu += d.weights_bytes_per_gpu;
-    m.kv_cache_bytes_per_gpu += d.kv_cache_bytes_per_gpu;
-    m.total_bytes_per_gpu += d.weights_bytes_per_gpu + d.kv_cache_bytes_per_gpu;
-  }
-  return m;
+  return memory_use(one);
 }
 
 // The decode work of `seqs` sequences at `past` plus `others` in one step: a plain step, or
@@ -46,10 +38,8 @@ MemoryUse one_request_memory(const EstimateRequest& r, std::int64_t context_toke
 StepCost decode_work(const EstimateRequest& r, double seqs, double past, std::span<const StepSegment> others,
                      double& tokens) {
   if (!r.speculation.enabled()) {
-    std::vector<StepSegment> segs{StepSegment{seqs, 1, past}};
-    segs.insert(segs.end(), others.begin(), others.end());
     tokens = 1;
-    return step_cost(r, segs);
+    return step_cost(r, with_segment(StepSegment{seqs, 1, past}, others).view());
   }
   const SpecIteration it = speculative_iteration(r, seqs, past, others);
   tokens = it.tokens_per_seq;
@@ -70,11 +60,8 @@ StepCost mixed_step_cost(const EstimateRequest& r, double seqs, double past, con
   const StepSegment chunk{std::max(dp, chunks_per_step), chunk_len, std::max(0.0, (prompt_len - chunk_len) / 2)};
   double tau = 1;
   const StepCost with = decode_work(r, seqs, past, std::span<const StepSegment>(&chunk, 1), tau);
-  StepCost out;
-  out.time_s = (1 - f) * dec_cost.time_s + f * with.time_s;
-  out.flops = (1 - f) * dec_cost.flops + f * with.flops;
-  out.bytes = (1 - f) * dec_cost.bytes + f * with.bytes;
-  for (int i = 0; i < kParts; ++i) out.part_s[i] = (1 - f) * dec_cost.part_s[i] + f * with.part_s[i];
+  StepCost out = dec_cost.scaled(1 - f);
+  out.add_scaled(with, f);
   return out;
 }
 

@@ -4,11 +4,18 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <vector>
 
 #include "moeplan/io/error.hpp"
 
 namespace moeplan::perf {
+
+SegmentList with_segment(const StepSegment& first, std::span<const StepSegment> others) {
+  SegmentList l;
+  if (others.size() >= l.items.size()) throw Error(ErrorKind::internal, {}, "with_segment: more than 3 other segments");
+  l.items[l.size++] = first;
+  for (const StepSegment& o : others) l.items[l.size++] = o;
+  return l;
+}
 
 double tokens_per_iteration(int draft_tokens, double acceptance) {
   if (draft_tokens <= 0) return 1;
@@ -18,10 +25,7 @@ double tokens_per_iteration(int draft_tokens, double acceptance) {
 
 StepCost SpecIteration::combined() const {
   StepCost c = verify;
-  c.time_s += draft.time_s;
-  c.flops += draft.flops;
-  c.bytes += draft.bytes;
-  for (int p = 0; p < kParts; ++p) c.part_s[p] += draft.part_s[p];
+  c.add_scaled(draft, 1);
   return c;
 }
 
@@ -73,19 +77,13 @@ SpecIteration speculative_iteration(const EstimateRequest& r, double seqs, doubl
   const Speculation& s = r.speculation;
   SpecIteration it;
   it.tokens_per_seq = tokens_per_iteration(s.draft_tokens, s.acceptance);
-  std::vector<StepSegment> segs{StepSegment{seqs, s.draft_tokens + 1.0, past, true}};
-  segs.insert(segs.end(), others.begin(), others.end());
-  it.verify = step_cost(r, segs);
+  it.verify = step_cost(r, with_segment(StepSegment{seqs, s.draft_tokens + 1.0, past, true}, others).view());
   // Draft pass j (0-based) sees the context plus the j tokens drafted before it.
   const ModelSpec mtp = s.draft_model ? ModelSpec{} : mtp_model(*r.model, true);
   const EstimateRequest d = draft_request(r, s.draft_model ? *s.draft_model : mtp);
   for (int j = 0; j < s.draft_tokens && seqs > 0; ++j) {
     const StepSegment one{seqs, 1, past + j};
-    StepCost c = step_cost(d, std::span<const StepSegment>(&one, 1));
-    it.draft.time_s += c.time_s;
-    it.draft.flops += c.flops;
-    it.draft.bytes += c.bytes;
-    for (int p = 0; p < kParts; ++p) it.draft.part_s[p] += c.part_s[p];
+    it.draft.add_scaled(step_cost(d, std::span<const StepSegment>(&one, 1)), 1);
   }
   return it;
 }

@@ -27,6 +27,19 @@ void StepCost::add_time(Part p, double s) {
   time_s += s;
 }
 
+void StepCost::add_scaled(const StepCost& o, double times) {
+  time_s += o.time_s * times;
+  flops += o.flops * times;
+  bytes += o.bytes * times;
+  for (int p = 0; p < kParts; ++p) part_s[p] += o.part_s[p] * times;
+}
+
+StepCost StepCost::scaled(double f) const {
+  StepCost c;
+  c.add_scaled(*this, f);
+  return c;
+}
+
 namespace {
 
 // The wider of the weight and activation formats does the arithmetic (W4A16 runs in bf16,
@@ -270,10 +283,7 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
         const double comm = layer.part_s[static_cast<int>(Part::comm)];
         layer.add_time(Part::comm_hidden, -eff.comm_overlap * std::min(comm, layer.time_s - comm));
       }
-      for (int p = 0; p < kParts; ++p) out.part_s[p] += layer.part_s[p] * n;
-      out.time_s += layer.time_s * n;
-      out.flops += layer.flops * n;
-      out.bytes += layer.bytes * n;
+      out.add_scaled(layer, n);
     }
   }
   // Embedding: a row gather, or (GenZ) a one-hot GEMM; vocab-parallel, so TP all-reduces it.

@@ -67,6 +67,9 @@ struct StepCost {
   std::array<double, kParts> part_s{};
   void add(Part p, const OpCost& c, double times = 1);
   void add_time(Part p, double s);
+  // Adds `times` x `o`, part by part (several steps, a layer class, a weighted mean).
+  void add_scaled(const StepCost& o, double times);
+  StepCost scaled(double f) const;
 };
 
 struct MemoryUse {
@@ -152,6 +155,7 @@ struct StepSegment {
 // projections, FFN, experts and collectives see all tokens at once; attention is priced per
 // segment. With one segment it equals step_cost(r, batch, new_tokens, past).
 StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segments);
+// Per GPU for r.workload, the speculative draft's weights and KV cache included.
 MemoryUse memory_use(const EstimateRequest& r);
 // Throws Error{infeasible} listing the components when `m` does not fit.
 void require_fits(const MemoryUse& m, const EstimateRequest& r);

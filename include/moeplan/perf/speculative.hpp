@@ -5,12 +5,21 @@
 // EstimateRequest::speculation is enabled. Formulas: docs/perf-model.md "Speculative decoding".
 #pragma once
 
+#include <array>
 #include <span>
 #include <string>
 
 #include "moeplan/perf/estimate.hpp"
 
 namespace moeplan::perf {
+
+// A step's segments without allocating: `first` followed by `others` (at most 3).
+struct SegmentList {
+  std::array<StepSegment, 4> items{};
+  std::size_t size = 0;
+  std::span<const StepSegment> view() const { return {items.data(), size}; }
+};
+SegmentList with_segment(const StepSegment& first, std::span<const StepSegment> others);
 
 // Expected tokens one sequence gains per iteration with n drafted tokens each accepted with
 // probability a (given the earlier ones were), plus the token the verification always yields:
@@ -35,7 +44,7 @@ SpecIteration speculative_iteration(const EstimateRequest& r, double seqs, doubl
 std::string speculation_problem(const EstimateRequest& r);
 
 // Weights and KV cache the draft adds per GPU (MTP: the modules' layers; their embedding and
-// LM head are the target's), for `r.workload`.
+// LM head are the target's), for `r.workload`. memory_use() includes them.
 MemoryUse draft_memory(const EstimateRequest& r);
 
 }  // namespace moeplan::perf
