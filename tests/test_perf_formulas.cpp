@@ -192,6 +192,28 @@ TEST(PerfFormulas, StackTermsByHand) {
   EXPECT_NEAR(step(o) - with_ew, 32 * 2 * 8 * 4 * 4096 * 2.0 / (3400.0 * 1073741824.0), 1e-12);
 }
 
+TEST(PerfFormulas, PowerCapStretchesPromptWorkOnly) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  const Hardware full = load_hardware("h100_sxm");
+  const Hardware capped = load_hardware("h100_sxm_pcap70");
+  EXPECT_NEAR(capped.prefill_clock_fraction, 1 / 1.3, 1e-15);
+  EstimateRequest r;
+  r.model = &m;
+  r.parallel.tp = 2;
+  auto step = [&](const Hardware& hw, std::span<const StepSegment> segs) {
+    EstimateRequest q = r;
+    q.hardware = &hw;
+    return step_cost(q, segs).time_s;
+  };
+  // A prompt step runs at the capped clock: 1.3x; a decode step is untouched.
+  const StepSegment prompt{2, 512, 0}, decode{8, 1, 700};
+  EXPECT_NEAR(step(capped, {&prompt, 1}), 1.3 * step(full, {&prompt, 1}), 1e-12);
+  EXPECT_DOUBLE_EQ(step(capped, {&decode, 1}), step(full, {&decode, 1}));
+  // A mixed step stretches by the prompt share of its tokens: 1024 of 1032 tokens.
+  const StepSegment mixed[] = {prompt, decode};
+  EXPECT_NEAR(step(capped, mixed), (1 + 0.3 * 1024.0 / 1032.0) * step(full, mixed), 1e-12);
+}
+
 TEST(PerfFormulas, BusiestRankByHand) {
   // E[max of n standard normals]: 1/sqrt(pi) at n = 2, 3/(2 sqrt(pi)) at n = 3 (exact); the
   // table interpolates in log2 n between powers of two.

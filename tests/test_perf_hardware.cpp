@@ -133,6 +133,7 @@ TEST(PerfHardware, NativeSchemaSwitchAndErrors) {
   EXPECT_DOUBLE_EQ(h.flops_per_s(DType::fp8), 1e15);  // no fp8 peak: bf16
   EXPECT_DOUBLE_EQ(h.hop_latency_s, 1e-6);
   EXPECT_DOUBLE_EQ(h.nccl_mem_for(8), 1e8);
+  EXPECT_DOUBLE_EQ(h.prefill_clock_fraction, 1.0);  // no power cap unless the file says so
   auto field_of = [&](const std::string& text) {
     moeplan::testing::write_text(path, text);
     try {
@@ -159,4 +160,9 @@ TEST(PerfHardware, NativeSchemaSwitchAndErrors) {
   EXPECT_EQ(field_of("moeplan_hardware: 1\n" + dev +
                      "cluster: {devices_per_node: 4, intra_node_bandwidth_bytes_per_s: 400, inter_node_bandwidth_bytes_per_s: 2.5e10}\n"),
             "cluster.intra_node_bandwidth_bytes_per_s");
+  const std::string capped = "device: {memory_bytes: 8e10, memory_bandwidth_bytes_per_s: 3e12, prefill_clock_fraction: ";
+  EXPECT_EQ(field_of("moeplan_hardware: 1\n" + capped + "1.3, flops_per_s: {bf16: 1e15}}\n" + cl),
+            "device.prefill_clock_fraction");
+  moeplan::testing::write_text(path, "moeplan_hardware: 1\n" + capped + "0.5, flops_per_s: {bf16: 1e15}}\n" + cl);
+  EXPECT_DOUBLE_EQ(load_hardware_file(path).prefill_clock_fraction, 0.5);
 }

@@ -64,7 +64,7 @@ TEST(PerfValidate, Splitwise) {
   auto j = validate("splitwise", "splitwise-perf-model/perf_model_median_by_config.csv");
   EXPECT_EQ(j["by_group"].size(), 12u);
   EXPECT_TRUE(j["skipped"].empty());
-  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 38.5);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 30.7);
   EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 37.5);
 }
 
@@ -76,21 +76,18 @@ TEST(PerfValidate, SplitwiseStackEntryHeldOut) {
   auto r = moeplan::testing::run_cli({"validate", "splitwise", path, "--backend", "splitwise-2024", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 11.2);
+  EXPECT_LE(j["median_abs_pct_error"]["prompt_time_s"].get<double>(), 5.4);
   EXPECT_LE(j["median_abs_pct_error"]["token_time_s"].get<double>(), 2.3);
   const auto& bloom = j["by_subset"]["bloom-176b"];  // held out
   EXPECT_EQ(bloom["n"], 57);
-  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 11.2);
+  EXPECT_LE(bloom["median_abs_pct_error"]["prompt_time_s"].get<double>(), 7.0);
   EXPECT_LE(bloom["median_abs_pct_error"]["token_time_s"].get<double>(), 4.4);
-  // Every group without a power cap meets the 10% target but BLOOM's A100 token time (held
-  // out, +14%); the power-capped rows' prefill is 12-27% too fast (the cap is not modelled).
+  // Every group meets the 10% target but BLOOM's A100 token time (held out, +14%); the
+  // power-capped rows (held out) run on h100_sxm_pcap70, whose prompts are 1.3x slower.
   for (const auto& [g, v] : j["by_group"].items()) {
     const double prompt = v["median_abs_pct_error"]["prompt_time_s"].get<double>();
     const double token = v["median_abs_pct_error"]["token_time_s"].get<double>();
-    if (g.find("pcap") != std::string::npos) {
-      EXPECT_LE(prompt, 27.0) << g;
-      EXPECT_LE(token, 10.0) << g;
-    } else if (g == "bloom-176b|a100-80gb|8") {
+    if (g == "bloom-176b|a100-80gb|8") {
       EXPECT_LE(prompt, 10.0) << g;
       EXPECT_LE(token, 14.5) << g;
     } else {

@@ -19,12 +19,13 @@ Hardware parse_moeplan_hardware(const YAML::Node& root, const std::string& file,
   }
   YAML::Node dev = r.section(root, "device");
   r.only_keys(dev, {"memory_bytes", "memory_bandwidth_bytes_per_s", "memory_bandwidth_efficiency", "memory_kernel_latency_s",
-                    "flops_per_s"},
+                    "flops_per_s", "prefill_clock_fraction"},
               "device.");
   h.mem_capacity_bytes = r.number(dev, "device", "memory_bytes", true, 1e8, R::kMaxBytes);
   h.mem_bw_bytes_per_s = r.number(dev, "device", "memory_bandwidth_bytes_per_s", true, 1e9, R::kMaxBw);
   h.mem_bw_empirical_fraction = r.number(dev, "device", "memory_bandwidth_efficiency", false, 0.01, 1, 1.0);
   h.mem_op_latency_s = r.number(dev, "device", "memory_kernel_latency_s", false, 0, R::kMaxLatency, 0.0);
+  h.prefill_clock_fraction = r.number(dev, "device", "prefill_clock_fraction", false, 0.05, 1, 1.0);
   YAML::Node flops = dev["flops_per_s"];
   if (!flops || !flops.IsMap()) throw_bad_input(file, "", "device.flops_per_s", "missing (a map bf16/fp8/int8/fp4 -> FLOP/s)");
   r.only_keys(flops, {"bf16", "fp8", "int8", "fp4"}, "device.flops_per_s.");

@@ -307,6 +307,10 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
   double seqs = 0;  // sequences in the step on one attention-DP rank
   for (const StepSegment& g : segments) seqs += g.seqs / c.s.dp;
   out.add_time(Part::overhead, eff.step_overhead_s + eff.seq_overhead_s * seqs);
+  // Under a power cap the GPU throttles while it runs prompt tokens; the step stretches by
+  // their share of its tokens (a pure prefill step by 1 / fraction, a decode step not at all).
+  if (hw.prefill_clock_fraction < 1 && prefill_T > 0)
+    out = out.scaled(1 + (1 / hw.prefill_clock_fraction - 1) * prefill_T / T);
   return out;
 }
 

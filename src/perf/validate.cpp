@@ -78,15 +78,19 @@ namespace {
 // context, in fp16 (the splitwise stack's format) on the AIConfigurator A100 / H100 systems.
 class SplitwisePricer {
  public:
-  // The AIConfigurator system a splitwise hardware name runs on ("" when unknown).
+  // The AIConfigurator system a splitwise hardware name runs on ("" when unknown): its
+  // calibration entry. The power-capped H100 is the same system with a capped clock.
   static std::string system_of(const std::string& hardware) {
-    // Power-capped H100 rows run on the same silicon; the cap is not modelled (docs/validation.md).
     return hardware == "a100-80gb" ? "a100_sxm" : hardware.rfind("h100-80gb", 0) == 0 ? "h100_sxm" : "";
+  }
+  // The hardware preset the row is priced on.
+  static std::string preset_of(const std::string& hardware) {
+    return hardware == "h100-80gb-pcap" ? "h100_sxm_pcap70" : system_of(hardware);
   }
   // "" and the two times, or the reason the row cannot be priced.
   std::string price(const SplitwiseRow& r, const Efficiency& eff, double& prompt, double& token) {
     std::string zoo_name = r.model == "llama2-70b" ? "llama-2-70b" : r.model == "bloom-176b" ? "bloom-176b" : "";
-    std::string hw_name = system_of(r.hardware);
+    std::string hw_name = preset_of(r.hardware);
     if (zoo_name.empty() || hw_name.empty()) return "unknown model or hardware name";
     if (!models_.count(zoo_name)) {
       ModelSpec m = load_model(zoo_name);

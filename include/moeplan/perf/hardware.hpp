@@ -36,6 +36,10 @@ struct Hardware {
   enum class Topology { switched, mesh2d };
   Topology topology = Topology::switched;
   int mesh_rows = 0, mesh_cols = 0;
+  // A power-capped device throttles its clock while it draws more than the cap: prompt work
+  // (compute-heavy steps) runs at this share of the uncapped speed, decode steps stay under
+  // the cap and run at full speed. 1 = no cap (docs/perf-model.md "Power cap").
+  double prefill_clock_fraction = 1;
 
   // Peak for computing in `t` (bf16 for 16/32-bit formats; fp4 falls back to fp8, then bf16).
   double flops_per_s(DType t) const;
@@ -50,8 +54,8 @@ Hardware parse_hardware_yaml(const std::string& text, const std::string& file, c
 Hardware load_hardware_file(const std::string& path);
 
 // Built-in presets: the 14 AIConfigurator systems (same names and numbers), plus mi300x,
-// mi325x, tpu_v5p, gaudi3, genz_h100 (GenZ's H100_GPU preset with GenZ's unit rules) and
-// wafer_mesh_6x6 (a wafer of 36 H100-class dies in a 2-D mesh; docs/perf-model.md).
+// mi325x, tpu_v5p, gaudi3, h100_sxm_pcap70 (an H100 power-capped to 70% of its TDP, as in
+// Splitwise), genz_h100 (GenZ's H100_GPU preset with GenZ's unit rules) and wafer_mesh_6x6 (a wafer of 36 H100-class dies in a 2-D mesh; docs/perf-model.md).
 std::span<const Hardware> hardware_presets();
 
 // A preset name or a YAML path. Unknown names that are not files: Error{usage} listing presets.
