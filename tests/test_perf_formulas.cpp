@@ -1,5 +1,7 @@
 // Hand calculations of each pricing formula.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 
@@ -7,6 +9,7 @@
 #include "moeplan/perf/estimate.hpp"
 #include "moeplan/perf/roofline.hpp"
 #include "moeplan/perf/zoo.hpp"
+#include "support/support.hpp"
 
 using namespace moeplan::perf;
 
@@ -118,6 +121,65 @@ TEST(PerfFormulas, MemoryErrorListsComponents) {
   EXPECT_NEAR(e.memory.weights_bytes_per_gpu / 1e9, 671.0 / 8 + 1.0, 3.0);
   // MLA KV cache: 61 layers x 576 elements x 2 B per token (replicated over TP).
   EXPECT_NEAR(e.memory.kv_cache_bytes_per_gpu, 61.0 * 576 * 2 * (1024 + 256), 1.0);
+}
+
+// The room left beside the weights: Llama-3.1-70B on 4 x H100 keeps 80 layers x 2 (K, V) x
+// 2 KV heads per GPU x 128 x 2 B = 80 KiB of cache per token; the largest batch fits and one
+// more sequence per rank does not.
+TEST(PerfFormulas, MemoryRoomByHand) {
+  ModelSpec m = load_model("llama-3.1-70b");
+  Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel = Parallel{4, 1, 1, 2};
+  r.workload = Workload{2, 1024, 256};
+  const MemoryUse one = memory_use(r);  // one sequence per dp rank
+  EXPECT_NEAR(one.kv_cache_bytes_per_gpu, 80.0 * 2 * 2 * 128 * 2 * 1280, 1.0);
+  const double free = one.capacity_bytes_per_gpu - one.weights_bytes_per_gpu - one.reserved_bytes_per_gpu -
+                      one.activations_bytes_per_gpu;
+  const MemoryRoom room = memory_room(r);
+  EXPECT_DOUBLE_EQ(room.max_kv_tokens, std::floor(free / 81920.0) * 2);
+  ASSERT_GT(room.max_batch, 2);
+  EXPECT_EQ(room.max_batch % 2, 0);
+  EstimateRequest q = r;
+  q.workload.batch = room.max_batch;
+  EXPECT_TRUE(memory_use(q).fits());
+  q.workload.batch = room.max_batch + 2;
+  EXPECT_FALSE(memory_use(q).fits());
+  // The batch's KV cache is at most the room's tokens.
+  EXPECT_LE(static_cast<double>(room.max_batch) * 1280, room.max_kv_tokens);
+  // Too large a batch: the error names the largest that fits.
+  r.workload.batch = room.max_batch + 2;
+  try {
+    estimate(r);
+    FAIL();
+  } catch (const moeplan::Error& err) {
+    EXPECT_NE(std::string(err.what()).find(fmt::format("(largest batch that fits: {})", room.max_batch)), std::string::npos)
+        << err.what();
+  }
+  // Nothing fits: weights alone exceed the GPU.
+  r.parallel = Parallel{1, 1, 1, 1};
+  r.workload.batch = 1;
+  EXPECT_EQ(memory_room(r).max_batch, 0);
+  EXPECT_EQ(memory_room(r).max_kv_tokens, 0);
+}
+
+TEST(PerfFormulas, MemoryRoomFromTheCli) {
+  const auto cli = moeplan::testing::run_cli({"estimate", "--model", "llama-3.1-70b", "--hardware", "h100_sxm", "--tp", "4",
+                                              "--dp", "2", "--batch", "2", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const auto j = nlohmann::json::parse(cli.out)["memory"];
+  ModelSpec m = load_model("llama-3.1-70b");
+  Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel = Parallel{4, 1, 1, 2};
+  r.workload = Workload{2, 1024, 256};
+  const MemoryRoom room = memory_room(r);
+  EXPECT_EQ(j["max_batch"].get<std::int64_t>(), room.max_batch);
+  EXPECT_DOUBLE_EQ(j["max_kv_tokens"].get<double>(), room.max_kv_tokens);
 }
 
 // Overheads: prefill tokens pay kernel_overhead_s per operator, decode tokens (graph-captured)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <cmath>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -240,6 +241,7 @@ void register_estimate(CLI::App& app) {
     }
     for (const auto& w : model.warnings) std::fprintf(stderr, "moeplan: warning: %s: %s\n", model.name.c_str(), w.c_str());
     const perf::MemoryUse& m = e.memory;
+    const perf::MemoryRoom room = perf::memory_room(r);
     if (o->json) {
       nlohmann::json j = {
           {"model", model.name},
@@ -276,7 +278,9 @@ void register_estimate(CLI::App& app) {
             {"activations_bytes_per_gpu", m.activations_bytes_per_gpu},
             {"reserved_bytes_per_gpu", m.reserved_bytes_per_gpu},
             {"total_bytes_per_gpu", m.total_bytes_per_gpu},
-            {"capacity_bytes_per_gpu", m.capacity_bytes_per_gpu}}},
+            {"capacity_bytes_per_gpu", m.capacity_bytes_per_gpu},
+            {"max_batch", room.max_batch},
+            {"max_kv_tokens", std::isfinite(room.max_kv_tokens) ? nlohmann::json(room.max_kv_tokens) : nlohmann::json(nullptr)}}},
           {"breakdown", {{"prefill", step_json(e.prefill)}, {"decode_step", step_json(e.decode)}}},
           {"warnings", model.warnings},
       };
@@ -329,6 +333,10 @@ void register_estimate(CLI::App& app) {
                              m.weights_bytes_per_gpu / GiB, m.kv_cache_bytes_per_gpu / GiB,
                              m.activations_bytes_per_gpu / GiB, m.reserved_bytes_per_gpu / GiB,
                              m.total_bytes_per_gpu / GiB, m.capacity_bytes_per_gpu / GiB);
+    if (!serving)  // serving prints its KV room in requests above
+      std::cout << fmt::format("  room: batch up to {} at {}+{} tokens; KV cache for {} tokens\n", room.max_batch,
+                             r.workload.input_len, r.workload.output_len,
+                             std::isfinite(room.max_kv_tokens) ? fmt::format("{:.0f}", room.max_kv_tokens) : "any number of");
     std::cout << (serving ? "  breakdown (ms)   own prefill   mixed step\n" : "  breakdown (ms)      prefill   decode step\n");
     for (int p = 0; p < perf::kParts; ++p) {
       if (e.prefill.part_s[p] == 0 && e.decode.part_s[p] == 0) continue;

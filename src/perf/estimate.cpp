@@ -107,7 +107,12 @@ Estimate estimate(const EstimateRequest& r) {
   if (std::string why = speculation_problem(r); !why.empty()) throw_usage("speculative decoding: " + why);
   Estimate e;
   std::string why;
-  if (!try_estimate(r, e, why)) throw Error(ErrorKind::infeasible, {}, why);
+  if (!try_estimate(r, e, why)) {
+    // Not in try_estimate: the sweep's infeasible points need no search for the largest batch.
+    if (const MemoryRoom room = memory_room(r); !e.memory.fits() && room.max_batch > 0)
+      why += fmt::format(" (largest batch that fits: {})", room.max_batch);
+    throw Error(ErrorKind::infeasible, {}, why);
+  }
   return e;
 }
 

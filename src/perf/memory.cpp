@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "moeplan/perf/estimate.hpp"
 #include "moeplan/perf/speculative.hpp"
@@ -111,6 +112,41 @@ MemoryUse memory_use(const EstimateRequest& r) {
                             mem.activations_bytes_per_gpu + mem.reserved_bytes_per_gpu;
   mem.capacity_bytes_per_gpu = hw.mem_capacity_bytes;
   return mem;
+}
+
+MemoryRoom memory_room(const EstimateRequest& r) {
+  MemoryRoom room;
+  const std::int64_t dp = std::max(1, r.parallel.dp);
+  EstimateRequest q = r;
+  auto fits = [&](std::int64_t batch) {
+    q.workload.batch = batch;
+    return memory_use(q).fits();
+  };
+  q.workload.batch = dp;
+  const MemoryUse one = memory_use(q);  // one sequence per rank
+  const double ctx = static_cast<double>(r.workload.input_len + r.workload.output_len);
+  const double free = one.capacity_bytes_per_gpu - one.weights_bytes_per_gpu - one.reserved_bytes_per_gpu -
+                      one.activations_bytes_per_gpu;
+  room.max_kv_tokens = one.kv_cache_bytes_per_gpu <= 0 ? std::numeric_limits<double>::infinity()
+                                                       : std::max(0.0, std::floor(free / (one.kv_cache_bytes_per_gpu / ctx))) * dp;
+  if (!one.fits()) return room;
+  // Memory grows with the batch: double until it does not fit, then bisect (in units of dp).
+  std::int64_t lo = 1, hi = 2;  // lo fits, hi unknown
+  constexpr std::int64_t kMaxUnits = std::int64_t{1} << 40;
+  while (hi < kMaxUnits && fits(hi * dp)) {
+    lo = hi;
+    hi *= 2;
+  }
+  if (hi >= kMaxUnits) {
+    room.max_batch = lo * dp;
+    return room;
+  }
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid * dp) ? lo : hi) = mid;
+  }
+  room.max_batch = lo * dp;
+  return room;
 }
 
 }  // namespace moeplan::perf

@@ -157,6 +157,16 @@ struct StepSegment {
 StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segments);
 // Per GPU for r.workload, the speculative draft's weights and KV cache included.
 MemoryUse memory_use(const EstimateRequest& r);
+// How much the memory left beside the weights holds, at r.workload's lengths: the largest
+// static batch (a multiple of dp) whose weights, KV cache, activations and reserve fit (0 when
+// not even one sequence per attention-DP rank does), and the KV-cache tokens (over all dp
+// ranks) that fit beside the weights, the reserve and one sequence's activations per rank
+// (infinity for a model without a KV cache).
+struct MemoryRoom {
+  std::int64_t max_batch = 0;
+  double max_kv_tokens = 0;
+};
+MemoryRoom memory_room(const EstimateRequest& r);
 // Throws Error{infeasible} listing the components when `m` does not fit.
 void require_fits(const MemoryUse& m, const EstimateRequest& r);
 // The message require_fits() throws ("... does not fit: weights ... > ... per GPU").
