@@ -21,6 +21,36 @@ TEST(PerfFormulas, Collectives) {
   EXPECT_NEAR(all_gather_s(8388608, 8, 1e11, 5e-6, 1e-6), 12e-6 + 0.875 * 8388608 / 1e11, 1e-12);
   EXPECT_NEAR(all_to_all_s(1e6, 2, 1e11, 0, 0), 0.5 * 1e6 / 1e11, 1e-15);
   EXPECT_EQ(all_reduce_s(1e9, 1, 1e11, 5e-6, 1e-6), 0.0);
+  // Tree all-reduce: 2 ceil(log2 n) steps, the whole message twice: over 8 GPUs
+  // 5e-6 + 6e-6 + 2 * bytes / bw; over 6 GPUs ceil(log2 6) = 3 too.
+  EXPECT_NEAR(tree_all_reduce_s(8388608, 8, 1e11, 5e-6, 1e-6), 11e-6 + 2 * 8388608 / 1e11, 1e-12);
+  EXPECT_NEAR(tree_all_reduce_s(1024, 6, 1e11, 0, 1e-6), 6e-6 + 2048 / 1e11, 1e-15);
+  EXPECT_EQ(tree_all_reduce_s(1e9, 1, 1e11, 5e-6, 1e-6), 0.0);
+}
+
+// The step's all-reduces by algorithm: Llama-3.1-8B decode at TP 16 on GenZ's flat H100
+// (5 us start, 1 us per step): 32 layers x 2 all-reduces of 4 x 4096 x 2 B = 32 KiB, and the
+// embedding's. A ring pays 30 steps, a tree 8; "best" takes the cheaper per message.
+TEST(PerfFormulas, AllReduceAlgorithms) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  Hardware hw = load_hardware("genz_h100");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel.tp = 16;
+  r.efficiency = Efficiency::genz();
+  const StepSegment dec{4, 1, 100};
+  auto comm = [&](Efficiency::AllReduce a) {
+    EstimateRequest q = r;
+    q.efficiency.all_reduce = a;
+    return step_cost(q, std::span<const StepSegment>(&dec, 1)).part_s[static_cast<int>(Part::comm)];
+  };
+  const double bw = 450.0 * 1073741824.0, bytes = 4 * 4096 * 2.0;
+  const double ring = all_reduce_s(bytes, 16, bw, 5e-6, 1e-6), tree = tree_all_reduce_s(bytes, 16, bw, 5e-6, 1e-6);
+  ASSERT_LT(tree, ring);
+  const double n_ar = 32 * 2;  // GenZ mode prices no embedding all-reduce in decode
+  EXPECT_NEAR(comm(Efficiency::AllReduce::tree) - comm(Efficiency::AllReduce::ring), n_ar * (tree - ring), 1e-12);
+  EXPECT_DOUBLE_EQ(comm(Efficiency::AllReduce::best), comm(Efficiency::AllReduce::tree));
 }
 
 TEST(PerfFormulas, ExpectedDistinctExperts) {

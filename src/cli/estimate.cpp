@@ -105,6 +105,7 @@ void register_estimate(CLI::App& app) {
     std::int64_t concurrency = 0;
     bool json = false, a2a_dedup = false;
     double overlap = 0;
+    std::string all_reduce = "ring";
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("estimate", "Analytic latency, throughput and memory of one deployment");
@@ -125,6 +126,9 @@ void register_estimate(CLI::App& app) {
   cmd->add_option("--overlap", o->overlap,
                   "Share (0-1) of each layer's collectives hidden behind its compute (two-batch overlap); default 0")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--all-reduce", o->all_reduce,
+                  "All-reduce algorithm: ring (default), tree (double binary tree), best (the faster per message, as NCCL picks)")
+      ->check(CLI::IsMember({"ring", "tree", "best"}));
   cmd->add_flag("--a2a-dedup", o->a2a_dedup,
                 "Expert-parallel all-to-all sends each token once per remote node (DeepEP-style) instead of once per remote expert");
   auto* routing = cmd->add_option("--routing", o->routing,
@@ -200,6 +204,8 @@ void register_estimate(CLI::App& app) {
     }
     r.efficiency.a2a_node_dedup = o->a2a_dedup;
     r.efficiency.comm_overlap = o->overlap;
+    using AllReduce = perf::Efficiency::AllReduce;
+    r.efficiency.all_reduce = o->all_reduce == "tree" ? AllReduce::tree : o->all_reduce == "best" ? AllReduce::best : AllReduce::ring;
     MeasuredRouting measured;
     if (!o->routing.empty()) {
       measured = measure_routing(o->routing, o->placement, model, hw, r.parallel.ep);

@@ -69,6 +69,11 @@ double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s
   return start_s + 2.0 * (n - 1) * hop_s + 2.0 * (n - 1) / n * bytes / bw;
 }
 
+double tree_all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s) {
+  if (n <= 1) return 0;
+  return start_s + 2.0 * std::ceil(std::log2(static_cast<double>(n))) * hop_s + 2.0 * bytes / bw;
+}
+
 double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s) {
   if (n <= 1) return 0;
   return start_s + (n - 1.0) * hop_s + (n - 1.0) / n * bytes / bw;

@@ -65,7 +65,11 @@ double group_bw(const Hardware& hw, int n, double eff) {
 
 double all_reduce(const Ctx& c, double bytes, int n, double bw) {
   if (c.eff.comm_large_bytes > 0 && bytes >= c.eff.comm_large_bytes) bw *= c.eff.comm_bw_large / c.eff.comm_bw;
-  return all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hop_s);
+  using A = Efficiency::AllReduce;
+  const double ring = c.eff.all_reduce == A::tree ? 0 : all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hop_s);
+  if (c.eff.all_reduce == A::ring) return ring;
+  const double tree = tree_all_reduce_s(bytes, n, bw, c.hw.collective_start_latency_s, c.hop_s);
+  return c.eff.all_reduce == A::tree ? tree : std::min(ring, tree);
 }
 
 // Attention of one layer for `b` sequences of `q` new tokens after `past` cached ones.

@@ -55,6 +55,11 @@ struct Efficiency {
   // and DeepSeek's DualPipe do): a layer costs compute + comm - overlap x min(compute, comm).
   // 0: none; 1: max(compute, comm).
   double comm_overlap = 0;
+  // All-reduce algorithm: a ring (bandwidth-optimal, 2(n-1) steps), a (double binary) tree
+  // (2 log2 n steps, each phase moving the whole message), or for each message the faster of
+  // the two, as NCCL's tuner picks. See tree_all_reduce_s().
+  enum class AllReduce : std::uint8_t { ring, tree, best };
+  AllReduce all_reduce = AllReduce::ring;
   bool causal_prefill = true;    // prefill attention skips masked-out keys (GenZ: false)
   bool lm_head_all_tokens = false;   // LM head over every prompt token (GenZ: true)
   bool embedding_as_gemm = false;    // GenZ: embedding = T x V x H GEMM in prefill, free in decode
@@ -103,6 +108,10 @@ OpCost grouped_gemm_cost(const Device& d, double m, double groups, double k, dou
 //   all-to-all:         start +  (n-1) hop +  (n-1)/n * bytes / bw
 // n <= 1 costs nothing.
 double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s);
+//   all-reduce (tree):  start + 2 ceil(log2 n) hop + 2 * bytes / bw
+// (reduce up and broadcast down a binary tree, pipelined in chunks; NCCL's two trees each carry
+// half the message, so every link moves it once per phase.)
+double tree_all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s);
 double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s);
 double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s);
 
