@@ -320,6 +320,50 @@ TEST(PerfFormulas, BusiestRankByHand) {
   EXPECT_EQ(busiest_of(3, 2.625, 1, 24), 3.0);
 }
 
+// An explicit per-GPU load vector: the busiest over the mean replaces the binomial spread.
+TEST(PerfFormulas, ExplicitPerGpuLoads) {
+  const double loads[] = {3, 1, 1, 1};
+  EXPECT_DOUBLE_EQ(load_imbalance(loads), 3.0 / 1.5);
+  for (std::vector<double> bad : {std::vector<double>{}, {1, -1}, {0, 0}, {1, std::nan("")}}) {
+    try {
+      load_imbalance(bad);
+      ADD_FAILURE() << "accepted";
+    } catch (const moeplan::Error& e) {
+      EXPECT_EQ(e.kind(), moeplan::ErrorKind::usage);
+    }
+  }
+  ModelSpec m = load_model("deepseek-v2-lite");
+  Hardware hw = load_hardware("h100_sxm");
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  r.parallel = Parallel{4, 1, 4, 1};
+  r.workload = Workload{8, 512, 64};
+  r.efficiency = Efficiency::defaults();  // the CLI's
+  r.efficiency.moe_imbalance = 2.0;
+  r.efficiency.moe_imbalance_measured = true;
+  const Estimate e = estimate(r);
+  const auto cli = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v2-lite", "--hardware", "h100_sxm", "--tp", "4",
+                                              "--ep", "4", "--batch", "8", "--input-len", "512", "--output-len", "64",
+                                              "--ep-loads", "3,1,1,1", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const auto j = nlohmann::json::parse(cli.out);
+  EXPECT_DOUBLE_EQ(j["tpot_s"].get<double>(), e.tpot_s);
+  EXPECT_DOUBLE_EQ(j["ttft_s"].get<double>(), e.ttft_s);
+  // Measured uniform loads (imbalance 1) are cheaper than the uniform assumption's expected
+  // busiest rank; a measured imbalance of 2 dearer.
+  r.efficiency.moe_imbalance = 1.0;
+  const double uniform = estimate(r).tpot_s;
+  r.efficiency.moe_imbalance_measured = false;
+  const double assumed = estimate(r).tpot_s;
+  EXPECT_LT(uniform, assumed);
+  EXPECT_GT(e.tpot_s, assumed);
+  EXPECT_EQ(moeplan::testing::run_cli({"estimate", "--model", "deepseek-v2-lite", "--hardware", "h100_sxm", "--tp", "4", "--ep",
+                                       "4", "--ep-loads", "1,1"})
+                .exit_code,
+            2);
+}
+
 TEST(PerfFormulas, ExpertParallelStepWaitsForTheBusiestRank) {
   // DeepSeek-V2-Lite (64 experts, top-6, hidden 2048, expert FFN 1408) at TP8 x EP8 in GenZ
   // mode (no overheads, latencies or ramp), decoding 4 sequences: the routed-expert part is the

@@ -106,6 +106,7 @@ void register_estimate(CLI::App& app) {
     bool json = false, a2a_dedup = false;
     double overlap = 0;
     std::string all_reduce = "ring";
+    std::vector<double> ep_loads;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("estimate", "Analytic latency, throughput and memory of one deployment");
@@ -134,6 +135,11 @@ void register_estimate(CLI::App& app) {
   auto* routing = cmd->add_option("--routing", o->routing,
                                   "Routing trace(s) of this model: the busiest GPU's expert load and the all-to-all sends "
                                   "are measured on them for the layout's --ep GPUs instead of assumed uniform");
+  cmd->add_option("--ep-loads", o->ep_loads,
+                  "Expert load of each of the --ep GPUs (tokens or any relative unit, comma-separated): the busiest over "
+                  "the mean replaces the uniform assumption")
+      ->delimiter(',')
+      ->excludes(routing);
   cmd->add_option("--placement", o->placement, "Expert placement for --routing (default: contiguous)")->needs(routing);
   cmd->add_option("--draft-model", o->draft_model, "Draft model for --spec-tokens (zoo name, HF id or config.json)");
   auto* batch = cmd->add_option("--batch", o->wl.batch, "Sequences in one static batch (prefill together, then decode)")
@@ -206,6 +212,12 @@ void register_estimate(CLI::App& app) {
     r.efficiency.comm_overlap = o->overlap;
     using AllReduce = perf::Efficiency::AllReduce;
     r.efficiency.all_reduce = o->all_reduce == "tree" ? AllReduce::tree : o->all_reduce == "best" ? AllReduce::best : AllReduce::ring;
+    if (!o->ep_loads.empty()) {
+      if (static_cast<int>(o->ep_loads.size()) != r.parallel.ep)
+        throw_usage(fmt::format("--ep-loads has {} values for --ep {}", o->ep_loads.size(), r.parallel.ep));
+      r.efficiency.moe_imbalance = perf::load_imbalance(o->ep_loads);
+      r.efficiency.moe_imbalance_measured = true;
+    }
     MeasuredRouting measured;
     if (!o->routing.empty()) {
       measured = measure_routing(o->routing, o->placement, model, hw, r.parallel.ep);

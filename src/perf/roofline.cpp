@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
+#include "moeplan/io/error.hpp"
+
 namespace moeplan::perf {
 
 Efficiency Efficiency::defaults() {
@@ -155,6 +159,19 @@ double expected_max_std_normal(double n) {
 double busiest_of(double mean, double var, double groups, double cap) {
   if (groups <= 1 || mean <= 0) return std::min(mean, cap);
   return std::min(cap, mean + expected_max_std_normal(groups) * std::sqrt(std::max(0.0, var)));
+}
+
+double load_imbalance(std::span<const double> load) {
+  if (load.empty()) throw_usage("the per-GPU expert load vector is empty");
+  double sum = 0, top = 0;
+  for (std::size_t i = 0; i < load.size(); ++i) {
+    if (!std::isfinite(load[i]) || load[i] < 0)
+      throw_usage(fmt::format("per-GPU expert load {} (GPU {}) must be a finite number >= 0", load[i], i));
+    sum += load[i];
+    top = std::max(top, load[i]);
+  }
+  if (sum <= 0) throw_usage("the per-GPU expert loads sum to 0");
+  return top / (sum / static_cast<double>(load.size()));
 }
 
 double attended_keys(double past, double q, double window, bool causal) {

@@ -165,10 +165,11 @@ void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
   // spread.
   const double N = T_all * k, ep = s.ep;
   const double p_touch = expected_distinct_experts(E, k, T_all) / E;
+  const bool measured = c.traffic || c.eff.moe_imbalance_measured;
   const double assigned =
-      (c.traffic ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * c.eff.moe_imbalance;
+      (measured ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * c.eff.moe_imbalance;
   const double touched = std::min(
-      E / ep, (c.traffic ? E / ep * p_touch : busiest_of(E / ep * p_touch, E / ep * p_touch * (1 - p_touch), ep, E / ep)) *
+      E / ep, (measured ? E / ep * p_touch : busiest_of(E / ep * p_touch, E / ep * p_touch * (1 - p_touch), ep, E / ep)) *
                   c.eff.moe_imbalance);
   const double f = static_cast<double>(m.moe_ffn) / s.moe_tp;
   const double wb = expert_weight_bytes(m.weights);

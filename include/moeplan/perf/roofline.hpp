@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <utility>
 
 #include "moeplan/perf/dtype.hpp"
@@ -47,6 +48,9 @@ struct Efficiency {
   // Busiest GPU's expert load / mean load: measured from a routing trace (--routing), or an
   // extra factor on top of the binomial spread of uniform routing (busiest_of); 1 = uniform.
   double moe_imbalance = 1;
+  // moe_imbalance was measured on the busiest GPU itself (a trace, or a per-GPU load vector:
+  // load_imbalance()), so it replaces the binomial spread instead of adding to it.
+  bool moe_imbalance_measured = false;
   // Expert-parallel all-to-all deduplicated per node (DeepEP-style) instead of one send per
   // (token, remote expert); see ep_dispatch_bytes().
   bool a2a_node_dedup = false;
@@ -159,6 +163,11 @@ double expected_max_std_normal(double n);
 // The busiest of `groups` equal shares whose load has mean `mean` and variance `var` each
 // (normal approximation: mean + E[max of groups normals] x sd), at most `cap`.
 double busiest_of(double mean, double var, double groups, double cap);
+
+// The busiest GPU's load over the mean of an explicit per-GPU expert load vector (tokens, or
+// any relative unit; one entry per expert-parallel rank). Throws Error{usage} when it is
+// empty, has a negative or non-finite entry, or sums to 0.
+double load_imbalance(std::span<const double> per_gpu_load);
 
 // Keys attended, summed over `q` new queries after `past` cached tokens: causal
 // sum_{i=1..q} min(past + i, window), or q * min(past + q, window) without the mask.
