@@ -120,14 +120,77 @@ TEST(Sweep, InfeasiblePointsAreRowsWithAReason) {
   EXPECT_GT(count("ep 2 given, but llama-3.1-8b has no experts"), 0);
   EXPECT_GT(count("does not fit"), 0);
   for (const auto& l : rows) {
-    // 26 columns: commas outside quotes = 25.
+    // 31 columns: commas outside quotes = 30.
     int commas = 0;
     bool quoted = false;
     for (char c : l) {
       if (c == '"') quoted = !quoted;
       commas += !quoted && c == ',';
     }
-    EXPECT_EQ(commas, 25) << l;
+    EXPECT_EQ(commas, 30) << l;
+  }
+}
+
+// The options axes: each point equals estimate() with the same micro-batches, overlap, dedup,
+// all-reduce algorithm and MTP speculation; impossible combinations are rows with a reason.
+TEST(Sweep, OptionsAreAxesToo) {
+  Sweep s(parse_sweep_grid("models: deepseek-v3\nhardware: h200_sxm\nparallel: {tp: 8, ep: 8, pp: [1, 2]}\n"
+                           "load: {batch: 8, concurrency: 16, input_len: 1024, output_len: 128}\n"
+                           "options: {microbatches: [1, 2], overlap: [0, 0.5], a2a_dedup: [false, true],\n"
+                           "          all_reduce: [ring, best], speculation: [none, 1@0.8]}\n",
+                           "g.yaml"),
+          nullptr);
+  EXPECT_EQ(s.size(), 2u * 2 * 2 * 2 * 2 * 2 * 2);
+  ModelSpec m = load_model("deepseek-v3");
+  Hardware hw = load_hardware("h200_sxm");
+  int compared = 0, refused = 0;
+  for (std::uint64_t i = 0; i < s.size(); ++i) {
+    const SweepIndex x = s.index(i);
+    EstimateRequest r;
+    r.model = &m;
+    r.hardware = &hw;
+    r.efficiency = Efficiency::defaults();
+    r.parallel = Parallel{8, x.pp == 0 ? 1 : 2, 8, 1};
+    r.parallel.microbatches = x.microbatches == 0 ? 1 : 2;
+    r.efficiency.comm_overlap = x.overlap == 0 ? 0 : 0.5;
+    r.efficiency.a2a_node_dedup = x.a2a_dedup == 1;
+    r.efficiency.all_reduce = x.all_reduce == 0 ? Efficiency::AllReduce::ring : Efficiency::AllReduce::best;
+    if (x.speculation == 1) r.speculation = Speculation{1, 0.8, nullptr};
+    r.workload = Workload{8, 1024, 128};
+    const SweepResult p = s.evaluate(i);
+    // Micro-batches need pipeline stages, and serving has none.
+    if (r.parallel.microbatches > 1 && (x.load == 1 || r.parallel.pp == 1)) {
+      EXPECT_FALSE(p.feasible);
+      EXPECT_NE(p.reason.find("micro-batches"), std::string::npos) << p.reason;
+      ++refused;
+      continue;
+    }
+    ASSERT_TRUE(p.feasible) << s.describe(i) << ": " << p.reason;
+    if (x.load == 0) {
+      const Estimate e = estimate(r);
+      EXPECT_DOUBLE_EQ(p.tpot_s, e.tpot_s) << s.describe(i);
+      EXPECT_DOUBLE_EQ(p.ttft_s, e.ttft_s) << s.describe(i);
+    } else {
+      const ServingEstimate e = serve_aggregated(r, ServingWorkload{16, 1024, 128}, ServingParams{});
+      EXPECT_DOUBLE_EQ(p.tpot_s, e.tpot_s) << s.describe(i);
+    }
+    ++compared;
+  }
+  EXPECT_EQ(refused, 32 + 16);  // of the 64 points with 2 micro-batches
+  EXPECT_EQ(compared + refused, static_cast<int>(s.size()));
+  std::string row;
+  s.csv_row(s.size() - 1, s.evaluate(s.size() - 1), row);
+  EXPECT_NE(row.find(",2,0.5,1,best,1@0.8,serving,"), std::string::npos) << row;
+  EXPECT_NE(s.describe(s.size() - 1).find("mb2 overlap0.5 dedup ar-best spec1@0.8"), std::string::npos) << s.describe(s.size() - 1);
+  for (const char* bad : {"speculation: [2]", "speculation: [1@2]", "overlap: [1.5]", "a2a_dedup: [yes]", "all_reduce: [star]",
+                          "microbatches: [0]", "tiles: [1]"}) {
+    try {
+      parse_sweep_grid(std::string("models: x\nhardware: y\nload: {batch: 1}\noptions: {") + bad + "}\n", "g.yaml");
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const moeplan::Error& e) {
+      EXPECT_EQ(e.kind(), moeplan::ErrorKind::bad_input) << bad;
+      EXPECT_EQ(e.where().field.rfind("options.", 0), 0u) << bad << ": " << e.what();
+    }
   }
 }
 

@@ -73,6 +73,52 @@ std::vector<T> integers(const YAML::Node& n, const std::string& file, const std:
   return out;
 }
 
+std::vector<double> fractions(const YAML::Node& n, const std::string& file, const std::string& field) {
+  std::vector<double> out;
+  auto one = [&](const YAML::Node& x, const std::string& at) {
+    double v = 0;
+    if (!x.IsScalar() || !YAML::convert<double>::decode(x, v) || !std::isfinite(v) || v < 0 || v > 1)
+      throw_bad_input(file, "", at, "expected a number in [0, 1]");
+    out.push_back(v);
+  };
+  if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("{}[{}]", field, i));
+  } else {
+    one(n, field);
+  }
+  if (out.empty()) throw_bad_input(file, "", field, "empty list");
+  return out;
+}
+
+// "none", or "N@A": N tokens drafted by the model's MTP modules, each accepted with A.
+Speculation speculation_of(const std::string& s, const std::string& file, const std::string& at) {
+  Speculation sp;
+  if (s == "none") return sp;
+  const std::size_t a = s.find('@');
+  std::size_t used = 0, used_a = 0;
+  try {
+    if (a != std::string::npos) {
+      sp.draft_tokens = std::stoi(s.substr(0, a), &used);
+      sp.acceptance = std::stod(s.substr(a + 1), &used_a);
+    }
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (a == std::string::npos || used != a || used_a != s.size() - a - 1 || sp.draft_tokens < 1 || sp.draft_tokens > 64 ||
+      !(sp.acceptance >= 0 && sp.acceptance <= 1))
+    throw_bad_input(file, "", at,
+                    fmt::format("expected none or N@A (N = 1..64 tokens drafted by the model's MTP, A = acceptance 0..1), got \"{}\"", s));
+  return sp;
+}
+
+std::string speculation_text(const Speculation& s) {
+  return s.enabled() ? fmt::format("{}@{}", s.draft_tokens, s.acceptance) : "none";
+}
+
+const char* all_reduce_name(Efficiency::AllReduce a) {
+  return a == Efficiency::AllReduce::tree ? "tree" : a == Efficiency::AllReduce::best ? "best" : "ring";
+}
+
 void only_keys(const YAML::Node& map, std::initializer_list<const char*> keys, const std::string& file,
                const std::string& prefix) {
   for (const auto& kv : map) {
@@ -112,7 +158,7 @@ SweepGrid parse_sweep_grid(const std::string& text, const std::string& file) {
     throw_bad_input(file, fmt::format("line {}", e.mark.line + 1), "", "not valid YAML: " + e.msg);
   }
   if (!root.IsMap()) throw_bad_input(file, "", "", "expected a YAML map with models, hardware, parallel and load");
-  only_keys(root, {"models", "hardware", "backends", "dtypes", "parallel", "load"}, file, "");
+  only_keys(root, {"models", "hardware", "backends", "dtypes", "parallel", "load", "options"}, file, "");
   SweepGrid g;
   g.file = file;
   if (!root["models"]) throw_bad_input(file, "", "models", "missing");
@@ -152,11 +198,45 @@ SweepGrid parse_sweep_grid(const std::string& text, const std::string& file) {
     throw_bad_input(file, "", "load", "needs a batch or a concurrency list");
   if (l["input_len"]) g.input_len = integers<std::int64_t>(l["input_len"], file, "load.input_len", 1, 1 << 26);
   if (l["output_len"]) g.output_len = integers<std::int64_t>(l["output_len"], file, "load.output_len", 1, 1 << 26);
+  if (const YAML::Node& o = root["options"]) {
+    if (!o.IsMap()) throw_bad_input(file, "", "options", "expected a map of microbatches, overlap, a2a_dedup, all_reduce, speculation lists");
+    only_keys(o, {"microbatches", "overlap", "a2a_dedup", "all_reduce", "speculation"}, file, "options.");
+    if (o["microbatches"]) g.microbatches = integers<int>(o["microbatches"], file, "options.microbatches", 1, 1 << 20);
+    if (o["overlap"]) g.overlap = fractions(o["overlap"], file, "options.overlap");
+    if (o["a2a_dedup"]) {
+      g.a2a_dedup.clear();
+      const std::vector<std::string> v = strings(o["a2a_dedup"], file, "options.a2a_dedup");
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] != "true" && v[i] != "false")
+          throw_bad_input(file, "", fmt::format("options.a2a_dedup[{}]", i), "expected true or false");
+        g.a2a_dedup.push_back(v[i] == "true" ? 1 : 0);
+      }
+    }
+    if (o["all_reduce"]) {
+      g.all_reduce.clear();
+      const std::vector<std::string> v = strings(o["all_reduce"], file, "options.all_reduce");
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] != "ring" && v[i] != "tree" && v[i] != "best")
+          throw_bad_input(file, "", fmt::format("options.all_reduce[{}]", i), "expected ring, tree or best");
+        g.all_reduce.push_back(v[i] == "tree" ? Efficiency::AllReduce::tree
+                               : v[i] == "best" ? Efficiency::AllReduce::best
+                                                : Efficiency::AllReduce::ring);
+      }
+    }
+    if (o["speculation"]) {
+      g.speculation.clear();
+      const std::vector<std::string> v = strings(o["speculation"], file, "options.speculation");
+      for (std::size_t i = 0; i < v.size(); ++i)
+        g.speculation.push_back(speculation_of(v[i], file, fmt::format("options.speculation[{}]", i)));
+    }
+  }
   // The point count must stay addressable.
   long double n = 1;
   for (std::size_t k : {g.models.size(), g.hardware.size(), g.backends.size(), g.dtypes.size(), g.tp.size(),
                         g.pp.size(), g.ep.size(), g.dp.size(), std::max<std::size_t>(1, g.moe_tp.size()),
-                        g.batch.size() + g.concurrency.size(), g.input_len.size(), g.output_len.size()})
+                        g.microbatches.size(), g.overlap.size(), g.a2a_dedup.size(), g.all_reduce.size(),
+                        g.speculation.size(), g.batch.size() + g.concurrency.size(), g.input_len.size(),
+                        g.output_len.size()})
     n *= static_cast<long double>(k);
   if (n > 1e12L) throw_bad_input(file, "", "", fmt::format("{:.3g} points: more than 10^12", static_cast<double>(n)));
   return g;
@@ -175,8 +255,9 @@ struct Sweep::Impl {
   std::vector<Hardware> hardware;
   std::vector<Efficiency> efficiency;   // [backend x model x dtype]
   std::vector<ServingParams> serving;   // [backend x model x dtype]
-  // Radices, innermost last: model, hardware, backend, dtype, tp, pp, ep, dp, moe_tp, load, input, output.
-  std::array<std::uint64_t, 12> radix{};
+  // Radices, innermost last: model, hardware, backend, dtype, tp, pp, ep, dp, moe_tp,
+  // microbatches, overlap, a2a_dedup, all_reduce, speculation, load, input, output.
+  std::array<std::uint64_t, 17> radix{};
 };
 
 Sweep::~Sweep() = default;
@@ -234,19 +315,24 @@ Sweep::Sweep(SweepGrid grid, const CalibrationSet* calibration) : grid_(std::mov
     }
   }
   impl_->radix = {g.models.size(), g.hardware.size(), g.backends.size(), g.dtypes.size(), g.tp.size(), g.pp.size(),
-                  g.ep.size(), g.dp.size(), std::max<std::size_t>(1, g.moe_tp.size()),
+                  g.ep.size(), g.dp.size(), std::max<std::size_t>(1, g.moe_tp.size()), g.microbatches.size(),
+                  g.overlap.size(), g.a2a_dedup.size(), g.all_reduce.size(), g.speculation.size(),
                   g.batch.size() + g.concurrency.size(), g.input_len.size(), g.output_len.size()};
   size_ = 1;
   for (std::uint64_t r : impl_->radix) size_ *= r;
 }
 
 SweepIndex Sweep::index(std::uint64_t i) const {
-  std::array<int, 12> d{};
-  for (int k = 11; k >= 0; --k) {
+  std::array<int, 17> d{};
+  for (int k = 16; k >= 0; --k) {
     d[k] = static_cast<int>(i % impl_->radix[k]);
     i /= impl_->radix[k];
   }
-  return SweepIndex{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
+  SweepIndex x;
+  x.model = d[0], x.hardware = d[1], x.backend = d[2], x.dtype = d[3], x.tp = d[4], x.pp = d[5], x.ep = d[6], x.dp = d[7];
+  x.moe_tp = d[8], x.microbatches = d[9], x.overlap = d[10], x.a2a_dedup = d[11], x.all_reduce = d[12];
+  x.speculation = d[13], x.load = d[14], x.input = d[15], x.output = d[16];
+  return x;
 }
 
 namespace {
@@ -279,6 +365,11 @@ SweepResult Sweep::evaluate(std::uint64_t i) const {
   r.precision = impl_->precision[md];
   r.efficiency = impl_->efficiency[bmd];
   r.parallel = Parallel{g.tp[x.tp], g.pp[x.pp], g.ep[x.ep], g.dp[x.dp]};
+  r.parallel.microbatches = g.microbatches[x.microbatches];
+  r.efficiency.comm_overlap = g.overlap[x.overlap];
+  r.efficiency.a2a_node_dedup = g.a2a_dedup[x.a2a_dedup] != 0;
+  r.efficiency.all_reduce = g.all_reduce[x.all_reduce];
+  r.speculation = g.speculation[x.speculation];
   const std::int64_t isl = g.input_len[x.input], osl = g.output_len[x.output];
   SweepResult out;
   if (!g.moe_tp.empty()) {
@@ -322,7 +413,8 @@ SweepResult Sweep::evaluate(std::uint64_t i) const {
 }
 
 std::string Sweep::csv_header() {
-  return "model,hardware,backend,dtype,tp,pp,ep,dp,moe_tp,gpus,mode,batch,concurrency,input_len,output_len,"
+  return "model,hardware,backend,dtype,tp,pp,ep,dp,moe_tp,gpus,microbatches,overlap,a2a_dedup,all_reduce,speculation,"
+         "mode,batch,concurrency,input_len,output_len,"
          "feasible,ttft_s,tpot_s,e2e_s,throughput_tokens_per_s,throughput_tokens_per_s_per_gpu,"
          "weights_bytes_per_gpu,kv_cache_bytes_per_gpu,total_bytes_per_gpu,capacity_bytes_per_gpu,reason\n";
 }
@@ -339,8 +431,13 @@ void Sweep::csv_row(std::uint64_t i, const SweepResult& r, std::string& out) con
   auto it = std::back_inserter(out);
   // FMT_COMPILE: the format strings are parsed at compile time (runtime parsing was a third of
   // a sweep's time, bench/bench_perf.cpp BM_Sweep).
-  fmt::format_to(it, FMT_COMPILE(",{},{},{},{},{},{},{},{},{},"), g.backends[x.backend], g.dtypes[x.dtype], tp, pp, ep, dp, moe_tp,
-                 tp * pp * dp, serving ? "serving" : "batch");
+  fmt::format_to(it, FMT_COMPILE(",{},{},{},{},{},{},{},{},{},{},{},{},"), g.backends[x.backend], g.dtypes[x.dtype], tp, pp, ep,
+                 dp, moe_tp, tp * pp * dp, g.microbatches[x.microbatches], g.overlap[x.overlap], g.a2a_dedup[x.a2a_dedup],
+                 all_reduce_name(g.all_reduce[x.all_reduce]));
+  const Speculation& sp = g.speculation[x.speculation];
+  if (sp.enabled()) fmt::format_to(it, FMT_COMPILE("{}@{},"), sp.draft_tokens, sp.acceptance);
+  else out += "none,";
+  out += serving ? "serving," : "batch,";
   if (serving) fmt::format_to(it, FMT_COMPILE(",{}"), g.concurrency[x.load - g.batch.size()]);
   else fmt::format_to(it, FMT_COMPILE("{},"), g.batch[x.load]);
   fmt::format_to(it, FMT_COMPILE(",{},{},"), g.input_len[x.input], g.output_len[x.output]);
@@ -364,6 +461,11 @@ std::string Sweep::describe(std::uint64_t i) const {
   std::string s = fmt::format("{} {} {} {} tp{} pp{} ep{} dp{}", g.models[x.model], g.hardware[x.hardware],
                               g.backends[x.backend], g.dtypes[x.dtype], g.tp[x.tp], g.pp[x.pp], g.ep[x.ep], g.dp[x.dp]);
   if (!g.moe_tp.empty()) s += fmt::format(" moe_tp{}", g.moe_tp[x.moe_tp]);
+  if (g.microbatches[x.microbatches] > 1) s += fmt::format(" mb{}", g.microbatches[x.microbatches]);
+  if (g.overlap[x.overlap] > 0) s += fmt::format(" overlap{}", g.overlap[x.overlap]);
+  if (g.a2a_dedup[x.a2a_dedup]) s += " dedup";
+  if (g.all_reduce[x.all_reduce] != Efficiency::AllReduce::ring) s += fmt::format(" ar-{}", all_reduce_name(g.all_reduce[x.all_reduce]));
+  if (g.speculation[x.speculation].enabled()) s += " spec" + speculation_text(g.speculation[x.speculation]);
   s += serving ? fmt::format(" c{}", g.concurrency[x.load - g.batch.size()]) : fmt::format(" b{}", g.batch[x.load]);
   s += fmt::format(" {}/{}", g.input_len[x.input], g.output_len[x.output]);
   return s;

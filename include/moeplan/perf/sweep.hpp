@@ -28,6 +28,14 @@ struct SweepGrid {
   std::vector<std::int64_t> batch;        // static batches (estimate())
   std::vector<std::int64_t> concurrency;  // steady-state serving (serve_aggregated())
   std::vector<std::int64_t> input_len{1024}, output_len{256};
+  // Options (grid key `options`), every combination too: pipeline micro-batches, share of the
+  // collectives hidden behind compute, node-deduplicated all-to-all, all-reduce algorithm,
+  // speculative decoding by the model's own MTP modules (draft_tokens 0 = none).
+  std::vector<int> microbatches{1};
+  std::vector<double> overlap{0};
+  std::vector<int> a2a_dedup{0};  // 0 / 1
+  std::vector<Efficiency::AllReduce> all_reduce{Efficiency::AllReduce::ring};
+  std::vector<Speculation> speculation{Speculation{}};
 };
 
 // Throws Error{bad_input} naming the file and the field (e.g. `parallel.tp[2]`).
@@ -39,6 +47,7 @@ enum class SweepMode : std::uint8_t { batch, serving };
 // Axis indices of one point, outermost first.
 struct SweepIndex {
   int model = 0, hardware = 0, backend = 0, dtype = 0, tp = 0, pp = 0, ep = 0, dp = 0, moe_tp = 0;
+  int microbatches = 0, overlap = 0, a2a_dedup = 0, all_reduce = 0, speculation = 0;
   int load = 0;  // < batch.size(): a batch; else concurrency[load - batch.size()]
   int input = 0, output = 0;
 };
