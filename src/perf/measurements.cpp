@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cctype>
+#include <optional>
 
 #include "perf/csv.hpp"
 
@@ -28,6 +29,18 @@ SiliconLayout layout(const csv::Table& t, const csv::Cells& c, const std::string
   l.moe_tp = get("moe_tp_size", 0, kMaxGpus);
   l.moe_ep = get("moe_ep_size", 0, kMaxGpus);
   return l;
+}
+
+// `silicon_concurrency=N` in a row's source note, if there.
+std::optional<std::int64_t> noted_concurrency(const std::string& src) {
+  const std::string key = "silicon_concurrency=";
+  std::size_t at = src.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  at += key.size();
+  std::size_t digits = 0;
+  while (at + digits < src.size() && digits < 9 && std::isdigit(static_cast<unsigned char>(src[at + digits]))) ++digits;
+  if (digits == 0) return std::nullopt;
+  return std::stoll(src.substr(at, digits));
 }
 
 }  // namespace
@@ -64,32 +77,27 @@ std::vector<SiliconRow> parse_silicon_csv(std::string_view text, const std::stri
     s.agg = layout(t, c, "");
     s.prefill = layout(t, c, "prefill_");
     s.decode = layout(t, c, "decode_");
+    // The client concurrency is in the source note (`silicon_concurrency=N`). `batch_size` is
+    // the engine's batch per rank in some sources: every aggregated row with attention DP states
+    // silicon_concurrency = batch_size x attention_dp_size. Rows without the note have only the
+    // batch (agg) or the decode pool's batch (disagg), which then stands for it.
+    const std::optional<std::int64_t> noted = noted_concurrency(c.str(t.column("silicon_data_source")));
     if (s.mode == "agg") {
       if (!s.agg.batch) c.fail(t.column("batch_size"), "empty on an agg row");
       if (!s.agg.tp) c.fail(t.column("tp_size"), "empty on an agg row");
-      s.concurrency = *s.agg.batch;
+      s.concurrency = noted.value_or(*s.agg.batch);
     } else {
       if (!s.prefill.tp) c.fail(t.column("prefill_tp_size"), "empty on a disagg row");
       if (!s.decode.tp) c.fail(t.column("decode_tp_size"), "empty on a disagg row");
-      // The client concurrency of a disaggregated run is in the source note; a few rows lack
-      // it and state only the decode pool's batch, which then stands for it.
-      const std::string& src = c.str(t.column("silicon_data_source"));
-      const std::string key = "silicon_concurrency=";
-      std::size_t at = src.find(key);
-      std::size_t digits = 0;
-      if (at != std::string::npos) {
-        at += key.size();
-        while (at + digits < src.size() && digits < 9 && std::isdigit(static_cast<unsigned char>(src[at + digits]))) ++digits;
-      }
-      if (digits > 0) {
-        s.concurrency = std::stoll(src.substr(at, digits));
+      if (noted) {
+        s.concurrency = *noted;
       } else if (s.decode.batch) {
         s.concurrency = *s.decode.batch;
       } else {
         c.fail(t.column("decode_batch_size"), "empty on a disagg row without silicon_concurrency=N");
       }
-      if (s.concurrency < 1) c.fail(t.column("silicon_data_source"), "silicon_concurrency must be >= 1");
     }
+    if (s.concurrency < 1) c.fail(t.column("silicon_data_source"), "silicon_concurrency must be >= 1");
     s.ttft_s = c.number(t.column("silicon_ttft_ms")) / 1e3;
     s.tpot_s = c.number(t.column("silicon_tpot_ms")) / 1e3;
     if (s.ttft_s <= 0) c.fail(t.column("silicon_ttft_ms"), "must be positive");

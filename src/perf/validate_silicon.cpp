@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -121,6 +122,31 @@ std::string to_parallel(const SiliconLayout& l, bool moe, Parallel& p) {
   return {};
 }
 
+// The layout an aggregated row was measured on. Some sources write an expert-parallel
+// deployment with its GPU count multiplied by the EP degree: the row `..._c4_tp8_ep8_954`
+// (8 GPUs, attention TP 8, experts EP 8) has tp_size 64, moe_tp_size 8, moe_ep_size 8, and
+// its TPOT and TTFT are identical to the digit to those of `..._c4_tp8_0_ep8_0_1252`, which
+// gives tp_size 8, moe_ep_size 8. When the id names `tpX_epY` (Y > 1: X GPUs, EP Y) and the
+// columns hold X x Y GPUs, the deployment is the id's: the attention-DP ranks (else the TP
+// ranks) divided by Y, experts over ep = Y with moe_tp = X / Y.
+SiliconLayout deployed_layout(const SiliconRow& r) {
+  SiliconLayout l = r.agg;
+  const std::size_t at = r.id.rfind("_tp");
+  if (at == std::string::npos) return l;
+  long long x = 0, y = 0;
+  char sep[3] = {};
+  // `_tpX_epY_N` (the `_tpX_0_epY_0_N` form of other sources does not parse: its columns agree)
+  if (std::sscanf(r.id.c_str() + at, "_tp%lld_ep%lld%2[_]", &x, &y, sep) != 3 || x < 1 || y < 2) return l;
+  const long long tp = l.tp.value_or(1), dp = l.attention_dp.value_or(1);
+  if (tp * dp != x * y || x % y != 0) return l;
+  if (dp % y == 0) l.attention_dp = dp / y;
+  else if (tp % y == 0) l.tp = tp / y;
+  else return l;
+  l.moe_ep = y;
+  l.moe_tp = x / y;
+  return l;
+}
+
 struct Predicted {
   double ttft_s = 0, tpot_s = 0;
 };
@@ -135,7 +161,7 @@ std::string predict(const SiliconRow& r, const Prepared& pr, const Calibration* 
   const ServingWorkload w{r.concurrency, r.isl, r.osl};
   try {
     if (r.mode == "agg") {
-      if (std::string why = to_parallel(r.agg, pr.moe, q.parallel); !why.empty()) return why;
+      if (std::string why = to_parallel(deployed_layout(r), pr.moe, q.parallel); !why.empty()) return why;
       ServingEstimate e = serve_aggregated(q, w, sp);
       out = {e.ttft_s, e.tpot_s};
     } else {

@@ -23,7 +23,7 @@ struct SiliconRow {
   std::string id, backend, backend_version, model_path, system, precision, mode;  // mode: agg | disagg
   std::string gemm_quant, moe_quant;  // "" = bf16
   std::int64_t isl = 0, osl = 0;
-  std::int64_t concurrency = 0;       // agg: batch_size; disagg: silicon_concurrency of the source
+  std::int64_t concurrency = 0;       // silicon_concurrency of the source note, else batch_size (agg) / decode_batch_size (disagg)
   SiliconLayout agg, prefill, decode;
   double ttft_s = 0, tpot_s = 0;      // measured means (the file has ms)
 };
