@@ -59,6 +59,28 @@ TEST(PerfModelConfig, ZooResolvesEveryName) {
   EXPECT_THROW(load_model("no-such-model"), moeplan::Error);
 }
 
+// HuggingFace ids of measured deployments name their release and format; the zoo finds the
+// bundled config of the same model.
+TEST(PerfModelConfig, ZooNameForHuggingFaceIds) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"deepseek-ai/DeepSeek-V3", "deepseek-v3"},                      // exact
+      {"Qwen/Qwen3-32B-FP8", "qwen3-32b-fp8"},                          // exact beats normalised
+      {"deepseek-ai/DeepSeek-V3-0324", "deepseek-v3"},                  // release tag
+      {"deepseek-ai/DeepSeek-R1-0528", "deepseek-r1"},
+      {"deepseek-ai/DeepSeek-V3.1", "deepseek-v3.1-nvfp4"},             // format tag of the bundled one
+      {"zai-org/GLM-5", "glm-5"},                                       // another organisation
+      {"meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b"},             // Meta- prefix, -Instruct
+      {"nvidia/Llama-3.1-405B-Instruct-FP8", "llama-3.1-405b"},
+      {"Qwen/Qwen3-235B-A22B-Instruct-2507", "qwen3-235b-a22b"},
+      {"moonshotai/Kimi-K2-Instruct-0905", "kimi-k2"},
+      {"mistralai/Mixtral-8x22B-Instruct-v0.1", "mixtral-8x22b"},       // -Instruct mid-name
+      {"llama-3.1-70b", "llama-3.1-70b"},                               // a zoo name
+      {"unknown/Model-X", ""},
+      {"Qwen/Qwen3-32", ""},                                            // no partial matches
+  };
+  for (const auto& [id, want] : cases) EXPECT_EQ(zoo_name_for_id(id), want) << id;
+}
+
 TEST(PerfModelConfig, FeaturesAreRead) {
   ModelSpec v3 = zoo_model("deepseek-v3");
   EXPECT_TRUE(v3.mla);

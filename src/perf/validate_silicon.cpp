@@ -18,9 +18,11 @@ namespace moeplan::perf {
 
 namespace {
 
-// HuggingFace ids in the silicon file -> bundled zoo configs. GLM-5 is served in fp8 from
-// the same architecture as the bundled NVFP4 config (formats come from the row).
-const char* zoo_name_for(const std::string& model_path) {
+// HuggingFace ids in the silicon file -> bundled zoo configs: these, else the zoo's own match
+// (zoo_name_for_id: the exact id or the same model under another release or format tag).
+// GLM-5 is served in fp8 from the same architecture as the bundled NVFP4 config (formats
+// come from the row).
+std::string zoo_name_for(const std::string& model_path) {
   static const std::map<std::string, const char*> kMap = {
       {"deepseek-ai/DeepSeek-V3", "deepseek-v3"},      {"deepseek-ai/DeepSeek-R1", "deepseek-r1"},
       {"Qwen/Qwen3-235B-A22B-FP8", "qwen3-235b-a22b-fp8"}, {"Qwen/Qwen3-32B", "qwen3-32b"},
@@ -30,7 +32,7 @@ const char* zoo_name_for(const std::string& model_path) {
       {"openai/gpt-oss-120b", "gpt-oss-120b"},         {"zhipuai/GLM-5", "glm-5"},
   };
   auto it = kMap.find(model_path);
-  return it == kMap.end() ? nullptr : it->second;
+  return it == kMap.end() ? zoo_name_for_id(model_path) : it->second;
 }
 
 std::optional<DType> quant_dtype(const std::string& q) {
@@ -77,8 +79,8 @@ class Cache {
 
 // Model, hardware and formats of a row; a skip reason when they cannot be had.
 std::string prepare(const SiliconRow& r, Cache& cache, Prepared& out) {
-  const char* zoo = zoo_name_for(r.model_path);
-  if (!zoo) return "model \"" + r.model_path + "\" has no bundled config";
+  const std::string zoo = zoo_name_for(r.model_path);
+  if (zoo.empty()) return "model \"" + r.model_path + "\" has no bundled config";
   auto g = quant_dtype(r.gemm_quant), e = quant_dtype(r.moe_quant);
   if (!g || !e) return "unknown quantization mode \"" + r.gemm_quant + "\" / \"" + r.moe_quant + "\"";
   auto base = cache.model(zoo);

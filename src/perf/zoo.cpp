@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 
@@ -98,6 +99,50 @@ ModelSpec load_model(const std::string& what) {
     throw_usage("unknown model \"" + what + "\" (not a file; zoo names: " + names + ")");
   }
   return load_model_config(what);
+}
+
+namespace {
+
+std::string hf_id_of(const ZooEntry& e) {
+  const std::string file = e.file;
+  const std::string stem = file.substr(0, file.size() - 5);
+  const auto pos = stem.find("--");
+  return pos == std::string::npos ? stem : stem.substr(0, pos) + "/" + stem.substr(pos + 2);
+}
+
+std::string normalised_model(const std::string& id) {
+  std::string s = id.substr(id.rfind('/') == std::string::npos ? 0 : id.rfind('/') + 1);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s.rfind("meta-", 0) == 0) s.erase(0, 5);
+  for (std::size_t at; (at = s.find("-instruct")) != std::string::npos;) s.erase(at, 9);  // also mid-name (-Instruct-v0.1)
+  static const char* kSuffixes[] = {"-hf", "-fp8", "-nvfp4", "-fp4", "-awq", "-bf16"};
+  for (bool again = true; again;) {
+    again = false;
+    for (const char* x : kSuffixes) {
+      const std::string suf = x;
+      if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) {
+        s.erase(s.size() - suf.size());
+        again = true;
+      }
+    }
+    if (s.size() > 5 && s[s.size() - 5] == '-' &&
+        std::all_of(s.end() - 4, s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      s.erase(s.size() - 5);
+      again = true;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string zoo_name_for_id(const std::string& hf_id) {
+  for (const ZooEntry& e : kZoo)
+    if (hf_id == hf_id_of(e) || hf_id == e.name) return e.name;
+  const std::string want = normalised_model(hf_id);
+  for (const ZooEntry& e : kZoo)
+    if (normalised_model(hf_id_of(e)) == want) return e.name;
+  return {};
 }
 
 }  // namespace moeplan::perf
