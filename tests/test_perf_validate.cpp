@@ -6,7 +6,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "moeplan/perf/calibration.hpp"
+#include "moeplan/perf/serving.hpp"
+#include "moeplan/perf/zoo.hpp"
 #include "support/support.hpp"
+
+using namespace moeplan::perf;
 
 namespace {
 
@@ -100,6 +105,42 @@ TEST(PerfValidate, SiliconRowsReadAsDeployed) {
   ASSERT_EQ(s.exit_code, 0) << s.err;
   EXPECT_LT(nlohmann::json::parse(s.out)["predictions"][0]["tpot_s"]["predicted"].get<double>(),
             p[0]["tpot_s"]["predicted"].get<double>());
+}
+
+// Rows of GPUs not in the file (the hidden Blackwell rows): an nvfp4 row on a GPU with fp4
+// tensor cores runs W4A4 (fp4 weights and GEMM inputs, TensorRT-LLM's fp8 KV cache) with the
+// backend's bf16 entry, under a model id the zoo resolves (nvidia/DeepSeek-V3.1-NVFP4).
+TEST(PerfValidate, BlackwellFp4RowsRunW4A4) {
+  const std::string header =
+      "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,"
+      "moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,prefill_batch_size,"
+      "prefill_num_workers,prefill_tp_size,prefill_pp_size,prefill_attention_dp_size,prefill_moe_tp_size,"
+      "prefill_moe_ep_size,decode_batch_size,decode_num_workers,decode_tp_size,decode_pp_size,"
+      "decode_attention_dp_size,decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms\n";
+  moeplan::testing::TempDir dir;
+  const auto path = (dir.path() / "rows.csv").string();
+  std::ofstream(path) << header
+                      << "a_c32,silicon_concurrency=32,trtllm,1.0,nvidia/DeepSeek-V3.1-NVFP4,b200_sxm,nvfp4,agg,2048,512,"
+                         "nvfp4,nvfp4,32,8,1,1,1,8,,,,,,,,,,,,,,,100,10\n";
+  auto r = moeplan::testing::run_cli({"validate", "silicon", path, "--rows", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["predictions"].size(), 1u) << j["skipped"].dump();
+  ModelSpec m = load_model("deepseek-v3.1-nvfp4");
+  m.weights.attention = m.weights.dense_ffn = m.weights.shared_experts = m.weights.experts = DType::fp4;
+  const Hardware hw = load_hardware("b200_sxm");
+  const CalibrationSet cal = load_calibration(default_calibration_path());
+  const Calibration* c = cal.find("trtllm", "bf16");
+  ASSERT_NE(c, nullptr);
+  EstimateRequest q;
+  q.model = &m;
+  q.hardware = &hw;
+  q.parallel = Parallel{8, 1, 8, 1};
+  q.precision = Precision{DType::fp4, DType::fp8};
+  q.efficiency = c->efficiency;
+  const ServingEstimate e = serve_aggregated(q, ServingWorkload{32, 2048, 512}, c->serving);
+  EXPECT_DOUBLE_EQ(j["predictions"][0]["tpot_s"]["predicted"].get<double>(), e.tpot_s);
+  EXPECT_DOUBLE_EQ(j["predictions"][0]["ttft_s"]["predicted"].get<double>(), e.ttft_s);
 }
 
 TEST(PerfValidate, Splitwise) {

@@ -201,8 +201,7 @@ void register_estimate(CLI::App& app) {
       if (o->efficiency == "genz") throw_usage("--backend and --efficiency genz exclude each other");
       perf::CalibrationSet cal =
           perf::load_calibration(o->calibration.empty() ? perf::default_calibration_path() : o->calibration);
-      const bool w8a8 = prec.activations == perf::DType::fp8 || prec.activations == perf::DType::int8;
-      const perf::Calibration* c = cal.find(o->backend, w8a8 ? "fp8" : "bf16");
+      const perf::Calibration* c = cal.find(o->backend, perf::calibration_class(prec.activations));
       if (!c) throw_usage(fmt::format("{} has no calibration entry for backend {}", cal.source, o->backend));
       r.efficiency = c->efficiency;
       serving_params = c->serving;

@@ -305,7 +305,7 @@ Sweep::Sweep(SweepGrid grid, const CalibrationSet* calibration) : grid_(std::mov
         continue;
       }
       const DType a = impl_->precision[k].activations;
-      const std::string cls = (a == DType::fp8 || a == DType::int8) ? "fp8" : "bf16";
+      const std::string cls = calibration_class(a);
       const Calibration* c = calibration ? calibration->find(g.backends[b], cls) : nullptr;
       if (!c)
         throw_bad_input(file, "", fmt::format("backends[{}]", b),

@@ -44,13 +44,6 @@ std::optional<DType> quant_dtype(const std::string& q) {
   return std::nullopt;
 }
 
-// The calibration entry's precision class: 8-bit GEMMs run W8A8 ("fp8"); 16-bit and
-// weight-only 4-bit (which Hopper computes in bf16) use "bf16".
-std::string precision_class(const SiliconRow& r) {
-  auto g = quant_dtype(r.gemm_quant);
-  return g && (*g == DType::fp8 || *g == DType::int8) ? "fp8" : "bf16";
-}
-
 struct Prepared {
   std::shared_ptr<ModelSpec> model;
   std::shared_ptr<Hardware> hw;
@@ -97,12 +90,15 @@ std::string prepare(const SiliconRow& r, Cache& cache, Prepared& out) {
   m->weights.experts = *e;
   out.model = m;
   out.moe = m->is_moe();
+  // 8-bit GEMMs run W8A8; nvfp4 runs W4A4 where the GPU has fp4 tensor cores (Blackwell),
+  // else its 4-bit weights are computed in bf16, as int4 weight-only GEMMs are.
   const bool w8a8 = *g == DType::fp8 || *g == DType::int8;
-  out.precision.activations = w8a8 ? *g : DType::bf16;
-  // TensorRT-LLM's fp8 recipes quantize the KV cache too; vLLM and SGLang keep it in bf16
-  // unless told otherwise.
-  out.precision.kv_cache = (w8a8 && r.backend == "trtllm") ? DType::fp8 : DType::bf16;
-  out.calib_precision = precision_class(r);
+  const bool w4a4 = *g == DType::fp4 && out.hw->fp4_flops_per_s > 0;
+  out.precision.activations = w8a8 || w4a4 ? *g : DType::bf16;
+  // TensorRT-LLM's fp8 / fp4 recipes quantize the KV cache to fp8; vLLM and SGLang keep it in
+  // bf16 unless told otherwise.
+  out.precision.kv_cache = ((w8a8 || w4a4) && r.backend == "trtllm") ? DType::fp8 : DType::bf16;
+  out.calib_precision = calibration_class(out.precision.activations);
   return {};
 }
 

@@ -23,6 +23,14 @@ struct Calibration {
   int fitted_rows = 0;    // dense silicon rows the entry was fitted on
 };
 
+// The precision class of the calibration entry for a run whose GEMMs take `activations`:
+// "fp8" for 8-bit (W8A8), else "bf16". 4-bit runs (weight-only, or W4A4 on GPUs with fp4
+// tensor cores) use the bf16 entry: no dense row is 4-bit, and the fp8 entries' host costs are
+// fitted on other models (docs/validation.md "Calibration").
+inline const char* calibration_class(DType activations) {
+  return activations == DType::fp8 || activations == DType::int8 ? "fp8" : "bf16";
+}
+
 struct CalibrationSet {
   std::string source;  // file it was read from
   std::vector<Calibration> entries;
