@@ -15,6 +15,14 @@ using namespace moeplan::perf;
 
 namespace {
 
+// The AIConfigurator silicon CSV's columns, for hand-made rows.
+const char* const kSiliconHeader =
+    "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,"
+    "moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,prefill_batch_size,"
+    "prefill_num_workers,prefill_tp_size,prefill_pp_size,prefill_attention_dp_size,prefill_moe_tp_size,"
+    "prefill_moe_ep_size,decode_batch_size,decode_num_workers,decode_tp_size,decode_pp_size,"
+    "decode_attention_dp_size,decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms\n";
+
 nlohmann::json validate(const std::string& format, const std::string& rel) {
   auto path = (moeplan::testing::shared_dir() / "data/measurements" / rel).string();
   auto r = moeplan::testing::run_cli({"validate", format, path, "--json"});
@@ -74,12 +82,7 @@ TEST(PerfValidate, SiliconAggregated) {
 // `tpX_epY` while its columns hold X x Y GPUs is priced on the id's X GPUs. Invariants: each
 // pair of rows below describes one deployment and must be predicted alike.
 TEST(PerfValidate, SiliconRowsReadAsDeployed) {
-  const std::string header =
-      "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,"
-      "moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,prefill_batch_size,"
-      "prefill_num_workers,prefill_tp_size,prefill_pp_size,prefill_attention_dp_size,prefill_moe_tp_size,"
-      "prefill_moe_ep_size,decode_batch_size,decode_num_workers,decode_tp_size,decode_pp_size,"
-      "decode_attention_dp_size,decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms\n";
+  const std::string header = kSiliconHeader;
   const std::string tail = ",,,,,,,,,,,,,,,100,10\n";
   const std::string pre = "trtllm,1.0,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,1024,1024,fp8,fp8_block,";
   moeplan::testing::TempDir dir;
@@ -111,12 +114,7 @@ TEST(PerfValidate, SiliconRowsReadAsDeployed) {
 // tensor cores runs W4A4 (fp4 weights and GEMM inputs, TensorRT-LLM's fp8 KV cache) with the
 // backend's bf16 entry, under a model id the zoo resolves (nvidia/DeepSeek-V3.1-NVFP4).
 TEST(PerfValidate, BlackwellFp4RowsRunW4A4) {
-  const std::string header =
-      "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,"
-      "moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,prefill_batch_size,"
-      "prefill_num_workers,prefill_tp_size,prefill_pp_size,prefill_attention_dp_size,prefill_moe_tp_size,"
-      "prefill_moe_ep_size,decode_batch_size,decode_num_workers,decode_tp_size,decode_pp_size,"
-      "decode_attention_dp_size,decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms\n";
+  const std::string header = kSiliconHeader;
   moeplan::testing::TempDir dir;
   const auto path = (dir.path() / "rows.csv").string();
   std::ofstream(path) << header
