@@ -141,6 +141,36 @@ TEST(PerfValidate, BlackwellFp4RowsRunW4A4) {
   EXPECT_DOUBLE_EQ(j["predictions"][0]["ttft_s"]["predicted"].get<double>(), e.ttft_s);
 }
 
+// AIConfigurator's quantization mode names are all read (none skipped as unknown), and the
+// mode decides the GEMM inputs: bfloat16 prices as the empty (bf16) mode, int8_wo is
+// weight-only (bf16 inputs: slower GEMMs than sq's int8 ones), a W4A8 MoE mode keeps fp8 inputs.
+TEST(PerfValidate, AllQuantizationModeNamesAreRead) {
+  moeplan::testing::TempDir dir;
+  const auto path = (dir.path() / "rows.csv").string();
+  auto row = [](const std::string& id, const std::string& model, const std::string& gemm, const std::string& moe) {
+    const bool dense = model.find("Llama") != std::string::npos;  // no experts: no moe_tp / moe_ep
+    return id + ",silicon_concurrency=8,trtllm,1.0," + model + ",b200_sxm,x,agg,4096,256," + gemm + "," + moe + ",8,4,1,1," +
+           (dense ? "," : "1,4") + ",,,,,,,,,,,,,,,100,10\n";
+  };
+  std::ofstream(path) << kSiliconHeader << row("a", "meta-llama/Llama-3.1-70B", "", "")
+                      << row("b", "meta-llama/Llama-3.1-70B", "bfloat16", "bfloat16")
+                      << row("c", "meta-llama/Llama-3.1-70B", "sq", "sq")
+                      << row("d", "meta-llama/Llama-3.1-70B", "int8_wo", "int8_wo")
+                      << row("e", "openai/gpt-oss-120b", "fp8", "w4a8_mxfp4_mxfp8")
+                      << row("f", "openai/gpt-oss-120b", "bfloat16", "w4a16_mxfp4")
+                      << row("g", "deepseek-ai/DeepSeek-V3", "fp8_block", "w4afp8")
+                      << row("h", "deepseek-ai/DeepSeek-V3", "fp8_ootb", "fp8_static");
+  auto r = moeplan::testing::run_cli({"validate", "silicon", path, "--rows", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["skipped"].empty()) << j["skipped"].dump();
+  ASSERT_EQ(j["predictions"].size(), 8u);
+  const auto& p = j["predictions"];
+  auto ttft = [&](int i) { return p[i]["ttft_s"]["predicted"].get<double>(); };
+  EXPECT_DOUBLE_EQ(ttft(0), ttft(1));
+  EXPECT_GT(ttft(3), ttft(2));  // 4096-token prefills: int8 tensor cores beat bf16 ones
+}
+
 TEST(PerfValidate, Splitwise) {
   MOEPLAN_REQUIRE_SHARED("data/measurements/splitwise-perf-model/perf_model_median_by_config.csv");
   // Uncalibrated defaults (the 2025 kernel-level view): far too fast for the 2024 stack.

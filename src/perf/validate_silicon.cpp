@@ -35,13 +35,29 @@ std::string zoo_name_for(const std::string& model_path) {
   return it == kMap.end() ? zoo_name_for_id(model_path) : it->second;
 }
 
+// The weight format of an AIConfigurator GEMM / MoE quantization mode (its GEMMQuantMode and
+// MoEQuantMode names: float16, bfloat16, fp8, fp8_block, fp8_ootb, fp8_static, sq, int8_wo,
+// int4_wo, w4afp8, nvfp4, w4a16_mxfp4, w4a8_mxfp4_mxfp8, ...).
 std::optional<DType> quant_dtype(const std::string& q) {
-  if (q.empty() || q == "bf16" || q == "float16") return DType::bf16;
+  if (q.empty() || q == "bf16" || q == "bfloat16" || q == "float16" || q == "fp16" || q == "half") return DType::bf16;
   if (q.rfind("fp8", 0) == 0) return DType::fp8;
-  if (q.rfind("int4", 0) == 0 || q == "w4a16") return DType::int4;
-  if (q == "nvfp4" || q == "mxfp4" || q == "fp4") return DType::fp4;
-  if (q.rfind("int8", 0) == 0) return DType::int8;
+  if (q.rfind("int4", 0) == 0 || q == "w4a16" || q == "w4afp8") return DType::int4;
+  if (q == "nvfp4" || q == "mxfp4" || q == "fp4" || q.rfind("w4a16_mxfp4", 0) == 0 || q.rfind("w4a8_mxfp4", 0) == 0 ||
+      q.rfind("w4a8_nvfp4", 0) == 0)
+    return DType::fp4;
+  if (q.rfind("int8", 0) == 0 || q == "sq") return DType::int8;
   return std::nullopt;
+}
+
+// The format a GEMM mode quantizes its inputs to: 8-bit modes run W8A8 (int8_wo is weight-only),
+// W4A8 modes take fp8 inputs, nvfp4 runs W4A4 where the GPU has fp4 tensor cores (Blackwell);
+// the other 4-bit modes are weight-only and compute in bf16.
+DType gemm_input_dtype(const std::string& q, DType weights, const Hardware& hw) {
+  if (weights == DType::fp8) return DType::fp8;
+  if (weights == DType::int8) return q == "int8_wo" ? DType::bf16 : DType::int8;
+  if (q == "w4afp8" || q.rfind("w4a8_", 0) == 0) return DType::fp8;
+  if ((q == "nvfp4" || q == "fp4") && hw.fp4_flops_per_s > 0) return DType::fp4;
+  return DType::bf16;
 }
 
 struct Prepared {
@@ -90,14 +106,11 @@ std::string prepare(const SiliconRow& r, Cache& cache, Prepared& out) {
   m->weights.experts = *e;
   out.model = m;
   out.moe = m->is_moe();
-  // 8-bit GEMMs run W8A8; nvfp4 runs W4A4 where the GPU has fp4 tensor cores (Blackwell),
-  // else its 4-bit weights are computed in bf16, as int4 weight-only GEMMs are.
-  const bool w8a8 = *g == DType::fp8 || *g == DType::int8;
-  const bool w4a4 = *g == DType::fp4 && out.hw->fp4_flops_per_s > 0;
-  out.precision.activations = w8a8 || w4a4 ? *g : DType::bf16;
-  // TensorRT-LLM's fp8 / fp4 recipes quantize the KV cache to fp8; vLLM and SGLang keep it in
-  // bf16 unless told otherwise.
-  out.precision.kv_cache = ((w8a8 || w4a4) && r.backend == "trtllm") ? DType::fp8 : DType::bf16;
+  out.precision.activations = gemm_input_dtype(r.gemm_quant, *g, *out.hw);
+  // TensorRT-LLM's quantized recipes (fp8, int8, fp4 inputs) keep the KV cache in fp8; vLLM
+  // and SGLang keep it in bf16 unless told otherwise.
+  const bool quantized_inputs = out.precision.activations != DType::bf16;
+  out.precision.kv_cache = (quantized_inputs && r.backend == "trtllm") ? DType::fp8 : DType::bf16;
   out.calib_precision = calibration_class(out.precision.activations);
   return {};
 }
