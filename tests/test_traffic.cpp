@@ -132,6 +132,11 @@ TEST(Traffic, HandComputedNoReplicas) {
       EXPECT_DOUBLE_EQ(r.gpu_load_max_over_mean(), 4.0 / 3.0);
       EXPECT_DOUBLE_EQ(r.inter_node_sends_per_token_layer(), 1.0);
       EXPECT_DOUBLE_EQ(r.inter_node_expert_sends_per_token_layer(), 1.5);
+      EXPECT_DOUBLE_EQ(r.intra_node_expert_sends_per_token_layer(), 0.25);
+      EXPECT_DOUBLE_EQ(r.intra_node_sends_per_token_layer(), 0.75);
+      int loaded = 0;
+      EXPECT_DOUBLE_EQ(r.mean_layer_load_imbalance(&loaded), 4.0 / 3.0);  // one layer
+      EXPECT_EQ(loaded, 1);
       EXPECT_EQ(r.gpu_send_tokens, (std::vector<std::uint64_t>{4, 0, 0, 3}));
       EXPECT_EQ(r.gpu_recv_tokens, (std::vector<std::uint64_t>{1, 3, 2, 1}));
       EXPECT_EQ(r.gpu_nic_send_tokens, (std::vector<std::uint64_t>{2, 0, 0, 2}));

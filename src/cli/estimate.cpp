@@ -61,17 +61,10 @@ MeasuredRouting measure_routing(const std::vector<std::string>& paths, const std
                                                               set.model.num_experts));
   const placement::TrafficReport rep = placement::account_traffic(set, p, placement::round_robin_homes(set, p.cluster), {});
   MeasuredRouting m;
-  double sum = 0;
   int layers = 0;
-  for (const auto& l : rep.per_layer)
-    if (l.gpu_load_mean > 0) {
-      sum += static_cast<double>(l.gpu_load_max) / l.gpu_load_mean;
-      ++layers;
-    }
-  m.imbalance = layers > 0 ? sum / layers : 1.0;
-  const double tl = static_cast<double>(std::max<std::uint64_t>(1, rep.total.token_layers));
-  m.traffic = {static_cast<double>(rep.total.sends_intra_node) / tl, static_cast<double>(rep.total.sends_inter_node) / tl,
-               static_cast<double>(rep.total.intra_node_dedup) / tl, static_cast<double>(rep.total.inter_node_dedup) / tl};
+  m.imbalance = rep.mean_layer_load_imbalance(&layers);
+  m.traffic = {rep.intra_node_expert_sends_per_token_layer(), rep.inter_node_expert_sends_per_token_layer(),
+               rep.intra_node_sends_per_token_layer(), rep.inter_node_sends_per_token_layer()};
   m.note = fmt::format(
       "routing of {} tokens from {} on ep {} ({} placement): busiest GPU / mean expert load {:.3f} (mean over {} "
       "layers); per token and layer {:.2f} of {} expert copies cross nodes ({:.2f} node-deduplicated sends)",

@@ -31,6 +31,23 @@ double TrafficReport::inter_node_sends_per_token_layer() const {
 double TrafficReport::inter_node_expert_sends_per_token_layer() const {
   return total.token_layers ? static_cast<double>(total.sends_inter_node) / static_cast<double>(total.token_layers) : 0;
 }
+double TrafficReport::intra_node_expert_sends_per_token_layer() const {
+  return total.token_layers ? static_cast<double>(total.sends_intra_node) / static_cast<double>(total.token_layers) : 0;
+}
+double TrafficReport::intra_node_sends_per_token_layer() const {
+  return total.token_layers ? static_cast<double>(total.intra_node_dedup) / static_cast<double>(total.token_layers) : 0;
+}
+double TrafficReport::mean_layer_load_imbalance(int* layers) const {
+  double sum = 0;
+  int n = 0;
+  for (const TrafficTotals& l : per_layer)
+    if (l.gpu_load_mean > 0) {
+      sum += static_cast<double>(l.gpu_load_max) / l.gpu_load_mean;
+      ++n;
+    }
+  if (layers) *layers = n;
+  return n > 0 ? sum / n : 1.0;
+}
 double TrafficReport::gpu_load_max_over_mean() const {
   return total.gpu_load_mean > 0 ? static_cast<double>(total.gpu_load_max) / total.gpu_load_mean : 0;
 }

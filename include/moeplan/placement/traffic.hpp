@@ -97,6 +97,13 @@ struct TrafficReport {
   double inter_node_sends_per_token_layer() const;         // node dedup
   double inter_node_expert_sends_per_token_layer() const;  // per expert
   double gpu_load_max_over_mean() const;
+  // Per token and MoE layer: per-expert sends to other GPUs of the home node, and node-dedup
+  // forwards inside the nodes (the perf model's all-to-all inputs).
+  double intra_node_expert_sends_per_token_layer() const;
+  double intra_node_sends_per_token_layer() const;  // node dedup
+  // The busiest GPU's expert tokens over the mean, averaged over the layers that carry load
+  // (1 when none does); `layers` gets their count. The perf model's measured imbalance.
+  double mean_layer_load_imbalance(int* layers = nullptr) const;
   // The GPU whose NIC carries the most bytes in one direction (tokens when bytes are absent);
   // ties go to the lower GPU.
   int busiest_nic() const;
