@@ -75,8 +75,8 @@ TEST(PerfSpeculative, MlaVerificationStaysAbsorbed) {
 }
 
 // Static batch with DeepSeek-V3's MTP module: one iteration = one MTP pass (a copy of the last
-// layer with the shared embedding and LM head) + the verification of 2 tokens per sequence;
-// TPOT = iteration / (1 + a).
+// layer with the shared embedding and LM head, plus its 2H -> H input projection on every rank)
+// + the verification of 2 tokens per sequence; TPOT = iteration / (1 + a).
 TEST(PerfSpeculative, MtpStaticBatchByHand) {
   const ModelSpec m = load_model("deepseek-v3");
   ASSERT_EQ(m.mtp_layers, 1);
@@ -92,20 +92,28 @@ TEST(PerfSpeculative, MtpStaticBatchByHand) {
   mtp.layers.assign(1, m.layers.back());
   EstimateRequest d = r;
   d.model = &mtp;
-  const double draft = step_time(d, {{32, 1, past}});
+  const double H = 7168;
+  const DType w = m.weights.attention, a = r.precision.activations;
+  const double projection =
+      gemm_cost(make_device(hw, r.efficiency, compute_dtype(w, a)), 32, 2 * H, H, dtype_bytes(w), dtype_bytes(a), r.efficiency.gemm)
+          .time_s;
+  EXPECT_GT(projection, 0);
+  const double draft = step_time(d, {{32, 1, past}}) + projection;
   const double verify = step_time(r, {{32, 2, past, true}});
   EXPECT_NEAR(e.decode.time_s, draft + verify, 1e-12);
   EXPECT_NEAR(e.tokens_per_step, 1.85, 1e-12);
   EXPECT_NEAR(e.tpot_s, (draft + verify) / 1.85, 1e-12);
   EXPECT_DOUBLE_EQ(e.ttft_s, plain.ttft_s);
   EXPECT_LT(e.tpot_s, plain.tpot_s);
-  // Memory: the module is one more copy of the last layer (weights and KV cache).
+  // Memory: the module is one more copy of the last layer (weights and KV cache) and its
+  // projection, 2 x 7168 x 7168 fp8 weights on every GPU.
+  ASSERT_EQ(w, DType::fp8);
   ModelSpec plus = m;
   plus.layers.push_back(m.layers.back());
   EstimateRequest p = r;
   p.model = &plus;
   p.speculation = {};
-  EXPECT_NEAR(e.memory.weights_bytes_per_gpu, memory_use(p).weights_bytes_per_gpu, 1.0);
+  EXPECT_NEAR(e.memory.weights_bytes_per_gpu, memory_use(p).weights_bytes_per_gpu + 2 * H * H, 1.0);
   EXPECT_NEAR(e.memory.kv_cache_bytes_per_gpu, memory_use(p).kv_cache_bytes_per_gpu, 1.0);
 }
 

@@ -35,6 +35,8 @@ Efficiency Efficiency::genz() {
   return e;
 }
 
+DType compute_dtype(DType w, DType a) { return dtype_bytes(w) > dtype_bytes(a) ? w : a; }
+
 Device make_device(const Hardware& hw, const Efficiency& eff, DType compute) {
   Device d;
   d.flops_per_s = hw.flops_per_s(compute);

@@ -33,13 +33,28 @@ namespace {
 
 // The target's MTP modules as a model of their own: mtp_layers copies of the last decoder
 // layer. `with_vocab` false drops the embedding and LM head (shared with the target) for the
-// memory count. The modules' small input projection (2H -> H) is left out.
+// memory count. Each module's input projection (the normed hidden state and embedding,
+// 2H -> H, replicated on every rank) is priced beside it: mtp_projection_cost().
 ModelSpec mtp_model(const ModelSpec& m, bool with_vocab) {
   ModelSpec d = m;
   d.name = m.name + " MTP";
   d.layers.assign(static_cast<std::size_t>(m.mtp_layers), m.layers.back());
   if (!with_vocab) d.vocab = 0;
   return d;
+}
+
+// One MTP pass's input projections for `seqs` sequences: a [seqs/dp x 2H] x [2H x H] GEMM per
+// module, on every TP rank.
+StepCost mtp_projection_cost(const EstimateRequest& r, double seqs) {
+  const ModelSpec& m = *r.model;
+  const DType w = m.weights.attention;
+  const Device d = make_device(*r.hardware, r.efficiency, compute_dtype(w, r.precision.activations));
+  const double H = static_cast<double>(m.hidden);
+  StepCost c;
+  c.add(Part::attn_proj,
+        gemm_cost(d, seqs / r.parallel.dp, 2 * H, H, dtype_bytes(w), dtype_bytes(r.precision.activations), r.efficiency.gemm),
+        m.mtp_layers);
+  return c;
 }
 
 // The draft as an estimate request on the target's GPUs: the same TP / DP / PP layout, and
@@ -84,6 +99,7 @@ SpecIteration speculative_iteration(const EstimateRequest& r, double seqs, doubl
   for (int j = 0; j < s.draft_tokens && seqs > 0; ++j) {
     const StepSegment one{seqs, 1, past + j};
     it.draft.add_scaled(step_cost(d, std::span<const StepSegment>(&one, 1)), 1);
+    if (!s.draft_model) it.draft.add_scaled(mtp_projection_cost(r, seqs), 1);
   }
   return it;
 }
@@ -95,6 +111,9 @@ MemoryUse draft_memory(const EstimateRequest& r) {
   EstimateRequest d = draft_request(r, s.draft_model ? *s.draft_model : mtp);
   d.efficiency.runtime_reserve = false;  // the target's reserve and activations already count
   MemoryUse m = memory_use(d);
+  if (!s.draft_model)  // the MTP modules' input projections, replicated
+    m.weights_bytes_per_gpu += r.model->mtp_layers * 2.0 * static_cast<double>(r.model->hidden) *
+                               static_cast<double>(r.model->hidden) * dtype_bytes(r.model->weights.attention);
   m.capacity_bytes_per_gpu = 0;
   return m;
 }

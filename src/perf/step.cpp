@@ -42,10 +42,6 @@ StepCost StepCost::scaled(double f) const {
 
 namespace {
 
-// The wider of the weight and activation formats does the arithmetic (W4A16 runs in bf16,
-// W8A8 in fp8).
-DType compute_dtype(DType w, DType a) { return dtype_bytes(w) > dtype_bytes(a) ? w : a; }
-
 struct Ctx {
   const ModelSpec& m;
   const Hardware& hw;

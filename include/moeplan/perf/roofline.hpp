@@ -90,6 +90,9 @@ struct Device {
   double gemm_m_half = 0;      // rows at which a GEMM reaches half its plateau efficiency
 };
 Device make_device(const Hardware& hw, const Efficiency& eff, DType compute);
+// The wider of the weight and activation formats does the arithmetic (W4A16 runs in bf16,
+// W8A8 in fp8).
+DType compute_dtype(DType weights, DType activations);
 
 // A roofline operator: flops at `compute_eff` of peak, bytes at the effective bandwidth.
 OpCost op_cost(const Device& d, double flops, double bytes, double compute_eff);
