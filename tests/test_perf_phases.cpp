@@ -287,10 +287,28 @@ TEST(PerfRouting, MeasuredLoadAndSendsByHand) {
   EXPECT_NEAR(j["inter_node_sends_per_token_dedup"].get<double>(), 0.5, 1e-12);
   EXPECT_NEAR(j["intra_node_copies_per_token"].get<double>(), 2.625, 1e-12);
   // The library prices the all-to-all from those shares: T tokens x H x a bytes per send.
-  const AllToAllBytes b = ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5}, false);
+  const AllToAllBytes b = ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5, {}}, false);
   EXPECT_DOUBLE_EQ(b.intra, 2625);
   EXPECT_DOUBLE_EQ(b.inter, 3000);
-  EXPECT_DOUBLE_EQ(ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5}, true).inter, 500);
+  EXPECT_DOUBLE_EQ(ep_dispatch_bytes(10, 100, EpTraffic{2.625, 3.0, 4.0, 0.5, {}}, true).inter, 500);
+  // The step prices each MoE layer at its own imbalance: with per-layer values {1, 3}, the
+  // experts cost the mean of the step priced at 1 and at 3 everywhere.
+  ModelSpec lite = load_model("deepseek-v2-lite");
+  Hardware h100 = load_hardware("h100_sxm");
+  EstimateRequest q;
+  q.model = &lite;
+  q.hardware = &h100;
+  q.parallel = Parallel{1, 1, 16, 16};
+  q.efficiency = Efficiency::defaults();
+  auto experts = [&](double imbalance, std::vector<double> layers) {
+    q.efficiency.moe_imbalance = imbalance;
+    q.ep_traffic = EpTraffic{2.625, 3.0, 0.5, 0.5, std::move(layers)};
+    return step_cost(q, 16, 1, 1000).part_s[static_cast<int>(Part::moe_experts)];
+  };
+  const double at1 = experts(1, {}), at3 = experts(3, {});
+  ASSERT_LT(at1, at3);
+  EXPECT_NEAR(experts(2, {1, 3}), (at1 + at3) / 2, 1e-15);
+  EXPECT_NEAR(experts(7, {3, 3, 3}), at3, 1e-15);  // the per-layer values win over the mean
   // A trace of another expert count is refused, naming both.
   const auto bad = moeplan::testing::run_cli({"estimate", "--model", "deepseek-v3", "--hardware", "h100_sxm", "--tp", "8",
                                               "--ep", "8", "--routing", trace});

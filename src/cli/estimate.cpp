@@ -64,7 +64,8 @@ MeasuredRouting measure_routing(const std::vector<std::string>& paths, const std
   int layers = 0;
   m.imbalance = rep.mean_layer_load_imbalance(&layers);
   m.traffic = {rep.intra_node_expert_sends_per_token_layer(), rep.inter_node_expert_sends_per_token_layer(),
-               rep.intra_node_sends_per_token_layer(), rep.inter_node_sends_per_token_layer()};
+               rep.intra_node_sends_per_token_layer(), rep.inter_node_sends_per_token_layer(),
+               rep.layer_load_imbalances()};
   m.note = fmt::format(
       "routing of {} tokens from {} on ep {} ({} placement): busiest GPU / mean expert load {:.3f} (mean over {} "
       "layers); per token and layer {:.2f} of {} expert copies cross nodes ({:.2f} node-deduplicated sends)",

@@ -137,8 +137,8 @@ void price_attention(const Ctx& c, AttnKind kind, double b, double q, double pas
 }
 
 // FFN of one layer. `T` tokens on this GPU's attention rank; `T_all` tokens of the stage
-// (differs from T with attention DP).
-void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
+// (differs from T with attention DP); `imbalance`: the busiest GPU's expert load over the mean.
+void price_ffn(const Ctx& c, bool moe, double T, double T_all, double imbalance, StepCost& out) {
   const ModelSpec& m = c.m;
   const Shard& s = c.s;
   const double H = static_cast<double>(m.hidden);
@@ -163,10 +163,10 @@ void price_ffn(const Ctx& c, bool moe, double T, double T_all, StepCost& out) {
   const double p_touch = expected_distinct_experts(E, k, T_all) / E;
   const bool measured = c.traffic || c.eff.moe_imbalance_measured;
   const double assigned =
-      (measured ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * c.eff.moe_imbalance;
+      (measured ? N / ep : busiest_of(N / ep, N / ep * (1 - 1 / ep), ep, N)) * imbalance;
   const double touched = std::min(
       E / ep, (measured ? E / ep * p_touch : busiest_of(E / ep * p_touch, E / ep * p_touch * (1 - p_touch), ep, E / ep)) *
-                  c.eff.moe_imbalance);
+                  imbalance);
   const double f = static_cast<double>(m.moe_ffn) / s.moe_tp;
   const double wb = expert_weight_bytes(m.weights);
   // Grouped GEMMs: one launch over every touched expert's rows; the efficiency ramp sees all
@@ -274,7 +274,17 @@ StepCost step_cost(const EstimateRequest& r, std::span<const StepSegment> segmen
         if (g.seqs > 0 && g.new_tokens > 0)
           price_attention(c, static_cast<AttnKind>(kind), g.seqs / c.s.dp, g.new_tokens, g.past,
                           g.new_tokens == 1 || g.verify, layer);
-      price_ffn(c, moe == 1, T, T_all, layer);
+      if (moe == 1 && c.traffic && !c.traffic->layer_imbalance.empty()) {
+        // Each MoE layer at its own measured imbalance: the class costs the layers' mean.
+        const std::vector<double>& li = c.traffic->layer_imbalance;
+        for (double imb : li) {
+          StepCost one;
+          price_ffn(c, true, T, T_all, imb, one);
+          layer.add_scaled(one, 1.0 / static_cast<double>(li.size()));
+        }
+      } else {
+        price_ffn(c, moe == 1, T, T_all, eff.moe_imbalance, layer);
+      }
       layer.add_time(Part::comm, layer_comm_s(c, moe == 1, T));
       if (eff.elementwise_ops) {
         // Two norms and two residual adds: each reads and writes the hidden state.

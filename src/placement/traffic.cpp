@@ -37,16 +37,18 @@ double TrafficReport::intra_node_expert_sends_per_token_layer() const {
 double TrafficReport::intra_node_sends_per_token_layer() const {
   return total.token_layers ? static_cast<double>(total.intra_node_dedup) / static_cast<double>(total.token_layers) : 0;
 }
-double TrafficReport::mean_layer_load_imbalance(int* layers) const {
-  double sum = 0;
-  int n = 0;
+std::vector<double> TrafficReport::layer_load_imbalances() const {
+  std::vector<double> out;
   for (const TrafficTotals& l : per_layer)
-    if (l.gpu_load_mean > 0) {
-      sum += static_cast<double>(l.gpu_load_max) / l.gpu_load_mean;
-      ++n;
-    }
-  if (layers) *layers = n;
-  return n > 0 ? sum / n : 1.0;
+    if (l.gpu_load_mean > 0) out.push_back(static_cast<double>(l.gpu_load_max) / l.gpu_load_mean);
+  return out;
+}
+double TrafficReport::mean_layer_load_imbalance(int* layers) const {
+  const std::vector<double> v = layer_load_imbalances();
+  if (layers) *layers = static_cast<int>(v.size());
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 1.0 : sum / static_cast<double>(v.size());
 }
 double TrafficReport::gpu_load_max_over_mean() const {
   return total.gpu_load_mean > 0 ? static_cast<double>(total.gpu_load_max) / total.gpu_load_mean : 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "moeplan/perf/dtype.hpp"
 #include "moeplan/perf/hardware.hpp"
@@ -153,6 +154,9 @@ struct EpTraffic {
   double inter_copies = 0;  // per-expert sends to another node
   double intra_dedup = 0;   // node dedup: NVLink sends (forwards on the remote nodes included)
   double inter_dedup = 0;   // node dedup: sends to distinct remote nodes
+  // Per MoE layer of the trace, the busiest GPU's expert load over the mean; when given, each
+  // MoE layer is priced at each of these and the mean taken (else Efficiency::moe_imbalance).
+  std::vector<double> layer_imbalance;
 };
 AllToAllBytes ep_dispatch_bytes(double tokens, double token_bytes, const EpTraffic& t, bool node_dedup);
 

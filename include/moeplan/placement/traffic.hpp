@@ -104,6 +104,8 @@ struct TrafficReport {
   // The busiest GPU's expert tokens over the mean, averaged over the layers that carry load
   // (1 when none does); `layers` gets their count. The perf model's measured imbalance.
   double mean_layer_load_imbalance(int* layers = nullptr) const;
+  // The same per layer that carries load, in layer order.
+  std::vector<double> layer_load_imbalances() const;
   // The GPU whose NIC carries the most bytes in one direction (tokens when bytes are absent);
   // ties go to the lower GPU.
   int busiest_nic() const;
