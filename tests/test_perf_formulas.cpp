@@ -13,6 +13,18 @@
 
 using namespace moeplan::perf;
 
+namespace {
+
+// A request for `m` on `hw`, every other field at its default.
+EstimateRequest request_for(const ModelSpec& m, const Hardware& hw) {
+  EstimateRequest r;
+  r.model = &m;
+  r.hardware = &hw;
+  return r;
+}
+
+}  // namespace
+
 TEST(PerfFormulas, Collectives) {
   // Ring all-reduce of 8 MiB over 8 GPUs at 100 GB/s, 5 us start, 1 us per step:
   // 5e-6 + 14e-6 + 2*7/8 * 8388608 / 1e11 = 19e-6 + 146.8e-6 = 165.8e-6 s.
@@ -34,9 +46,7 @@ TEST(PerfFormulas, Collectives) {
 TEST(PerfFormulas, AllReduceAlgorithms) {
   ModelSpec m = load_model("llama-3.1-8b");
   Hardware hw = load_hardware("genz_h100");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel.tp = 16;
   r.efficiency = Efficiency::genz();
   const StepSegment dec{4, 1, 100};
@@ -116,9 +126,7 @@ TEST(PerfFormulas, GemmEfficiencyRamp) {
 TEST(PerfFormulas, GenzExampleByHand) {
   ModelSpec m = load_model("llama-3.1-8b");
   Hardware hw = load_hardware("genz_h100");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.efficiency = Efficiency::genz();
   Estimate e = estimate(r);
   EXPECT_NEAR(e.prefill.time_s * 1e3, 17.18, 0.01);
@@ -129,9 +137,7 @@ TEST(PerfFormulas, GenzExampleByHand) {
 TEST(PerfFormulas, MemoryErrorListsComponents) {
   ModelSpec m = load_model("deepseek-v3");
   Hardware hw = load_hardware("h100_sxm");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel.tp = 1;
   try {
     estimate(r);
@@ -159,9 +165,7 @@ TEST(PerfFormulas, MemoryErrorListsComponents) {
 TEST(PerfFormulas, MemoryRoomByHand) {
   ModelSpec m = load_model("llama-3.1-70b");
   Hardware hw = load_hardware("h100_sxm");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel = Parallel{4, 1, 1, 2};
   r.workload = Workload{2, 1024, 256};
   const MemoryUse one = memory_use(r);  // one sequence per dp rank
@@ -202,9 +206,7 @@ TEST(PerfFormulas, MemoryRoomFromTheCli) {
   const auto j = nlohmann::json::parse(cli.out)["memory"];
   ModelSpec m = load_model("llama-3.1-70b");
   Hardware hw = load_hardware("h100_sxm");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel = Parallel{4, 1, 1, 2};
   r.workload = Workload{2, 1024, 256};
   const MemoryRoom room = memory_room(r);
@@ -220,9 +222,7 @@ TEST(PerfFormulas, MemoryRoomFromTheCli) {
 TEST(PerfFormulas, OverheadsByHand) {
   ModelSpec m = load_model("llama-3.1-8b");
   Hardware hw = load_hardware("genz_h100");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.efficiency = Efficiency::genz();
   EstimateRequest o = r;
   o.efficiency.kernel_overhead_s = 10e-6;
@@ -254,9 +254,7 @@ TEST(PerfFormulas, OverheadsByHand) {
 TEST(PerfFormulas, StackTermsByHand) {
   ModelSpec m = load_model("llama-3.1-8b");
   Hardware hw = load_hardware("genz_h100");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel.tp = 2;
   r.efficiency = Efficiency::genz();
   const StepSegment dec{4, 1, 100};
@@ -334,9 +332,7 @@ TEST(PerfFormulas, ExplicitPerGpuLoads) {
   }
   ModelSpec m = load_model("deepseek-v2-lite");
   Hardware hw = load_hardware("h100_sxm");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel = Parallel{4, 1, 4, 1};
   r.workload = Workload{8, 512, 64};
   r.efficiency = Efficiency::defaults();  // the CLI's
@@ -370,9 +366,7 @@ TEST(PerfFormulas, ExpertParallelStepWaitsForTheBusiestRank) {
   // two grouped GEMMs of the busiest rank, per MoE layer.
   ModelSpec m = load_model("deepseek-v2-lite");
   Hardware hw = load_hardware("genz_h100");
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel.tp = 8;
   r.parallel.ep = 8;
   r.efficiency = Efficiency::genz();
@@ -410,9 +404,7 @@ TEST(PerfFormulas, AllToAllAcrossNodesPaysP2pLatencyPerRemotePeer) {
   Hardware hw = load_hardware("h100_sxm");
   ASSERT_EQ(hw.gpus_per_node, 8);
   ASSERT_GT(hw.p2p_latency_s, 0);
-  EstimateRequest r;
-  r.model = &m;
-  r.hardware = &hw;
+  EstimateRequest r = request_for(m, hw);
   r.parallel.dp = 16;
   r.parallel.ep = 16;
   r.efficiency = Efficiency::defaults();

@@ -295,11 +295,8 @@ TEST(PerfRouting, MeasuredLoadAndSendsByHand) {
   // experts cost the mean of the step priced at 1 and at 3 everywhere.
   ModelSpec lite = load_model("deepseek-v2-lite");
   Hardware h100 = load_hardware("h100_sxm");
-  EstimateRequest q;
-  q.model = &lite;
-  q.hardware = &h100;
+  EstimateRequest q = request(lite, h100, 1, 16);
   q.parallel = Parallel{1, 1, 16, 16};
-  q.efficiency = Efficiency::defaults();
   auto experts = [&](double imbalance, std::vector<double> layers) {
     q.efficiency.moe_imbalance = imbalance;
     q.ep_traffic = EpTraffic{2.625, 3.0, 0.5, 0.5, std::move(layers)};

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <cmath>
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -203,8 +203,7 @@ void register_estimate(CLI::App& app) {
     }
     r.efficiency.a2a_node_dedup = o->a2a_dedup;
     r.efficiency.comm_overlap = o->overlap;
-    using AllReduce = perf::Efficiency::AllReduce;
-    r.efficiency.all_reduce = o->all_reduce == "tree" ? AllReduce::tree : o->all_reduce == "best" ? AllReduce::best : AllReduce::ring;
+    r.efficiency.all_reduce = *perf::parse_all_reduce(o->all_reduce);  // IsMember checked the name
     if (!o->ep_loads.empty()) {
       if (static_cast<int>(o->ep_loads.size()) != r.parallel.ep)
         throw_usage(fmt::format("--ep-loads has {} values for --ep {}", o->ep_loads.size(), r.parallel.ep));

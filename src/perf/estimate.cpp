@@ -109,8 +109,9 @@ Estimate estimate(const EstimateRequest& r) {
   std::string why;
   if (!try_estimate(r, e, why)) {
     // Not in try_estimate: the sweep's infeasible points need no search for the largest batch.
-    if (const MemoryRoom room = memory_room(r); !e.memory.fits() && room.max_batch > 0)
-      why += fmt::format(" (largest batch that fits: {})", room.max_batch);
+    if (!e.memory.fits())
+      if (const MemoryRoom room = memory_room(r); room.max_batch > 0)
+        why += fmt::format(" (largest batch that fits: {})", room.max_batch);
     throw Error(ErrorKind::infeasible, {}, why);
   }
   return e;

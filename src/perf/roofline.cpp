@@ -80,6 +80,17 @@ double tree_all_reduce_s(double bytes, int n, double bw, double start_s, double 
   return start_s + 2.0 * std::ceil(std::log2(static_cast<double>(n))) * hop_s + 2.0 * bytes / bw;
 }
 
+std::optional<Efficiency::AllReduce> parse_all_reduce(std::string_view name) {
+  using A = Efficiency::AllReduce;
+  for (A a : {A::ring, A::tree, A::best})
+    if (name == all_reduce_name(a)) return a;
+  return std::nullopt;
+}
+
+const char* all_reduce_name(Efficiency::AllReduce a) {
+  return a == Efficiency::AllReduce::tree ? "tree" : a == Efficiency::AllReduce::best ? "best" : "ring";
+}
+
 double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s) {
   if (n <= 1) return 0;
   return start_s + (n - 1.0) * hop_s + (n - 1.0) / n * bytes / bw;

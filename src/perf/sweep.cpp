@@ -115,10 +115,6 @@ std::string speculation_text(const Speculation& s) {
   return s.enabled() ? fmt::format("{}@{}", s.draft_tokens, s.acceptance) : "none";
 }
 
-const char* all_reduce_name(Efficiency::AllReduce a) {
-  return a == Efficiency::AllReduce::tree ? "tree" : a == Efficiency::AllReduce::best ? "best" : "ring";
-}
-
 void only_keys(const YAML::Node& map, std::initializer_list<const char*> keys, const std::string& file,
                const std::string& prefix) {
   for (const auto& kv : map) {
@@ -216,11 +212,9 @@ SweepGrid parse_sweep_grid(const std::string& text, const std::string& file) {
       g.all_reduce.clear();
       const std::vector<std::string> v = strings(o["all_reduce"], file, "options.all_reduce");
       for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i] != "ring" && v[i] != "tree" && v[i] != "best")
-          throw_bad_input(file, "", fmt::format("options.all_reduce[{}]", i), "expected ring, tree or best");
-        g.all_reduce.push_back(v[i] == "tree" ? Efficiency::AllReduce::tree
-                               : v[i] == "best" ? Efficiency::AllReduce::best
-                                                : Efficiency::AllReduce::ring);
+        const auto a = parse_all_reduce(v[i]);
+        if (!a) throw_bad_input(file, "", fmt::format("options.all_reduce[{}]", i), "expected ring, tree or best");
+        g.all_reduce.push_back(*a);
       }
     }
     if (o["speculation"]) {

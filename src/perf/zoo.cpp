@@ -58,6 +58,15 @@ fs::path exe_dir() {
   return ec ? fs::path() : p.parent_path();
 }
 
+// "org--Name.json" -> "org/Name" (built by concatenation: GCC 12 warns, wrongly, on an
+// in-place replace here).
+std::string hf_id_of(const ZooEntry& e) {
+  const std::string file = e.file;
+  const std::string stem = file.substr(0, file.size() - 5);
+  const auto pos = stem.find("--");
+  return pos == std::string::npos ? stem : stem.substr(0, pos) + "/" + stem.substr(pos + 2);
+}
+
 }  // namespace
 
 std::span<const ZooEntry> zoo() { return kZoo; }
@@ -80,13 +89,7 @@ std::string zoo_dir() {
 
 ModelSpec load_model(const std::string& what) {
   for (const ZooEntry& e : kZoo) {
-    // "org--Name.json" -> "org/Name" (built by concatenation: GCC 12 warns, wrongly, on an
-    // in-place replace here).
-    const std::string file = e.file;
-    const std::string stem = file.substr(0, file.size() - 5);  // drop ".json"
-    const auto pos = stem.find("--");
-    const std::string id = pos == std::string::npos ? stem : stem.substr(0, pos) + "/" + stem.substr(pos + 2);
-    if (what == e.name || what == id) {
+    if (what == e.name || what == hf_id_of(e)) {
       ModelSpec m = load_model_config((fs::path(zoo_dir()) / e.file).string());
       m.name = e.name;
       return m;
@@ -102,13 +105,6 @@ ModelSpec load_model(const std::string& what) {
 }
 
 namespace {
-
-std::string hf_id_of(const ZooEntry& e) {
-  const std::string file = e.file;
-  const std::string stem = file.substr(0, file.size() - 5);
-  const auto pos = stem.find("--");
-  return pos == std::string::npos ? stem : stem.substr(0, pos) + "/" + stem.substr(pos + 2);
-}
 
 std::string normalised_model(const std::string& id) {
   std::string s = id.substr(id.rfind('/') == std::string::npos ? 0 : id.rfind('/') + 1);

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -120,6 +122,9 @@ double all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s
 // (reduce up and broadcast down a binary tree, pipelined in chunks; NCCL's two trees each carry
 // half the message, so every link moves it once per phase.)
 double tree_all_reduce_s(double bytes, int n, double bw, double start_s, double hop_s);
+// "ring", "tree", "best" <-> Efficiency::AllReduce (nullopt for another name).
+std::optional<Efficiency::AllReduce> parse_all_reduce(std::string_view name);
+const char* all_reduce_name(Efficiency::AllReduce a);
 double all_gather_s(double bytes, int n, double bw, double start_s, double hop_s);
 double all_to_all_s(double bytes, int n, double bw, double start_s, double hop_s);
 
